@@ -1,0 +1,62 @@
+"""Opening a kernel: the store, the config, the root task group that owns vat tasks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+
+from ._kernel.kernel import Kernel
+from ._store.kvstore import KVStore
+from ._store.memory import MemoryKVStore
+from .config import load_config
+from .errors import ConfigError
+
+
+def _open_store(store: str | Path | None) -> KVStore:
+    if store is None:
+        return MemoryKVStore()
+    raise ConfigError(
+        f"store={str(store)!r}: persistent stores are not available yet; use store=None"
+    )
+
+
+@asynccontextmanager
+async def open_kernel(
+    config: dict[str, Any] | str | Path,
+    store: str | Path | None = None,
+    *,
+    slog: str | Path | IO[bytes] | None = None,
+) -> AsyncIterator[Kernel]:
+    """Boot (or reopen) a kernel; its vats' tasks live inside this context.
+
+    `store` is None for an in-memory kernel. `slog` is a path or a binary file
+    that gets one JSON line per crank, delivery and syscall.
+    """
+    cfg = load_config(config)
+    kv = _open_store(store)
+    slog_file: IO[bytes] | None = None
+    own_slog = False
+    if isinstance(slog, (str, Path)):
+        slog_file = open(slog, "wb")  # noqa: SIM115 - closed in finally below
+        own_slog = True
+    elif slog is not None:
+        slog_file = slog
+    try:
+        async with anyio.create_task_group() as task_group:
+            kernel = Kernel(kv, cfg, task_group, slog_file)
+            try:
+                await kernel.boot()
+                yield kernel
+            finally:
+                kernel.stop_workers()
+                task_group.cancel_scope.cancel()
+    finally:
+        kv.close()
+        if slog_file is not None:
+            slog_file.flush()
+            if own_slog:
+                slog_file.close()

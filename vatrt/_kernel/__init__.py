@@ -1,0 +1,1 @@
+"""The kernel: crank loop, c-lists, refcounts and GC, promises, vats' lifecycle."""

@@ -1,0 +1,63 @@
+"""The bundle store: every installed bundle's source kept by its ID.
+
+A bundle ID is ``b1-`` + the sha256 of its source's UTF-8 bytes, so an upgrade,
+a restart or a replay runs exactly the code it ran before, whatever happens to
+the file later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import BundleError
+from .keeper import KernelKeeper, dumps, loads
+
+BUNDLE_ID_PREFIX = "b1-"
+
+
+def bundle_id_of(source: str) -> str:
+    return BUNDLE_ID_PREFIX + hashlib.sha256(source.encode()).hexdigest()
+
+
+def is_bundle_id(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(BUNDLE_ID_PREFIX) and len(value) == 67
+
+
+class BundleStore:
+    def __init__(self, keeper: KernelKeeper, validate: Callable[[str, str], None]) -> None:
+        self.kv = keeper.kv
+        self._validate = validate
+
+    def install(self, source: str, filename: str) -> str:
+        """Check that the bundle loads and defines build_root_object, then keep it."""
+        bundle_id = bundle_id_of(source)
+        if self.kv.get(f"bundle.{bundle_id}") is None:
+            self._validate(source, filename)
+            self.kv.set(f"bundle.{bundle_id}", dumps({"filename": filename, "source": source}))
+        return bundle_id
+
+    def install_file(self, path: Path) -> str:
+        try:
+            source = path.read_text()
+        except OSError as e:
+            raise BundleError(f"cannot read bundle {path}: {e.strerror}") from None
+        return self.install(source, str(path))
+
+    def get(self, bundle_id: str) -> tuple[str, str]:
+        """(source, filename) of an installed bundle."""
+        record = self.kv.get(f"bundle.{bundle_id}")
+        if record is None:
+            raise BundleError(f"no installed bundle {bundle_id}")
+        value = loads(record)
+        return value["source"], value["filename"]
+
+    def has(self, bundle_id: str) -> bool:
+        return self.kv.get(f"bundle.{bundle_id}") is not None
+
+    def name(self, name: str, bundle_id: str) -> None:
+        self.kv.set(f"namedBundle.{name}", bundle_id)
+
+    def by_name(self, name: str) -> str | None:
+        return self.kv.get(f"namedBundle.{name}")

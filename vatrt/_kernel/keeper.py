@@ -1,0 +1,231 @@
+"""The kernel's state, all of it, as keys in the store.
+
+Key schema (every key the kernel writes; values are strings)::
+
+    kernel.schemaVersion = "2"          2: vats retain their vatParameters
+    kernel.initialized = "1"            first boot done: static vats and bootstrap queued
+    kernel.bootstrapResult = kpN        the bootstrap message's result promise
+    kernel.crankNumber = N              cranks committed so far
+
+    vat.nextID = N                      next vat id (vN)
+    vat.names = JSON [name, ...]        live vats, in creation order
+    vat.name.<name> = vN
+    vN.options = JSON {name, critical, reapInterval, dynamic, privileged}
+    vN.source = b1-<sha256>             the bundle this incarnation runs
+    vN.incarnation = N                  0 at creation, +1 per upgrade
+    vN.vatParameters = JSON capdata     retained vatParameters; absent = none (schema < 2)
+    vN.root = koN                       the root object (kept across upgrades)
+    vN.reapCountdown = N                deliveries left until bring-out-your-dead
+    vN.o.nextID = N, vN.p.nextID = N    next import vrefs o-N / p-N
+    vN.c.<kref> = "R <vref>" | "_ <vref>"   c-list kernel->vat; R: reachable by the vat
+    vN.c.<vref> = <kref>                c-list vat->kernel
+    vN.vs.<key> = value                 vatstore: the vat's durable state
+
+    ko.nextID = N, kp.nextID = N
+    koN.owner = vN                      absent once the owning vat is gone
+    koN.refCount = "<reachable>,<recognizable>"
+    kpN.state = unresolved | fulfilled | rejected
+    kpN.decider = vN                    absent while no vat may resolve it
+    kpN.subscribers = "vA,vB"
+    kpN.queue = JSON [message, ...]     sends waiting for a resolution
+    kpN.data = JSON capdata             the resolution
+    kpN.refCount = N
+
+    runQueue.head = N, runQueue.tail = N, runQueue.<n> = JSON event
+    gcActions = JSON ["vN dropExport koN" | "vN retireExport koN" | "vN retireImport koN", ...]
+    bundle.<id> = JSON {filename, source}
+    namedBundle.<name> = bundle id      config bundles by name
+    host.pin.<kpid> = "1"               a promise the host holds (one count)
+
+A kernel object's refCount counts importing vats' c-list entries, queued events
+and promise-queued messages, promise resolutions, retained vatParameters and the
+vat record's hold on its root; the owner's own export does not count. Refcount
+arithmetic lives in `refcounts`; this module only reads and writes records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .._store.kvstore import KVStore
+
+SCHEMA_VERSION = 2
+
+
+def loads(text: str) -> Any:
+    return orjson.loads(text)
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class KernelKeeper:
+    """Typed access to the keys above. No policy: callers decide what is legal."""
+
+    def __init__(self, kv: KVStore) -> None:
+        self.kv = kv
+
+    # -- counters -----------------------------------------------------------------
+
+    def _next(self, key: str, first: int = 1) -> int:
+        value = self.kv.get(key)
+        n = int(value) if value is not None else first
+        self.kv.set(key, str(n + 1))
+        return n
+
+    def allocate_object(self, owner: str) -> str:
+        kref = f"ko{self._next('ko.nextID', 20)}"
+        self.kv.set(f"{kref}.owner", owner)
+        self.kv.set(f"{kref}.refCount", "0,0")
+        return kref
+
+    def allocate_promise(self, decider: str | None) -> str:
+        kpid = f"kp{self._next('kp.nextID', 40)}"
+        kv = self.kv
+        kv.set(f"{kpid}.state", "unresolved")
+        if decider:
+            kv.set(f"{kpid}.decider", decider)
+        kv.set(f"{kpid}.refCount", "0")
+        return kpid
+
+    def allocate_vat_id(self) -> str:
+        return f"v{self._next('vat.nextID', 1)}"
+
+    def allocate_import_vref(self, vat_id: str, kind: str) -> str:
+        return f"{kind}-{self._next(f'{vat_id}.{kind}.nextID', 50)}"
+
+    # -- objects -----------------------------------------------------------------
+
+    def owner_of(self, kref: str) -> str | None:
+        return self.kv.get(f"{kref}.owner")
+
+    def object_exists(self, kref: str) -> bool:
+        return self.kv.get(f"{kref}.refCount") is not None
+
+    def delete_object(self, kref: str) -> None:
+        self.kv.delete(f"{kref}.owner")
+        self.kv.delete(f"{kref}.refCount")
+
+    # -- promises ----------------------------------------------------------------
+
+    def promise_state(self, kpid: str) -> str | None:
+        return self.kv.get(f"{kpid}.state")
+
+    def decider_of(self, kpid: str) -> str | None:
+        return self.kv.get(f"{kpid}.decider")
+
+    def set_decider(self, kpid: str, vat_id: str | None) -> None:
+        if vat_id:
+            self.kv.set(f"{kpid}.decider", vat_id)
+        else:
+            self.kv.delete(f"{kpid}.decider")
+
+    def subscribers(self, kpid: str) -> list[str]:
+        value = self.kv.get(f"{kpid}.subscribers")
+        return value.split(",") if value else []
+
+    def add_subscriber(self, kpid: str, vat_id: str) -> None:
+        subs = self.subscribers(kpid)
+        if vat_id not in subs:
+            subs.append(vat_id)
+            self.kv.set(f"{kpid}.subscribers", ",".join(sorted(subs)))
+
+    def promise_queue(self, kpid: str) -> list[dict[str, Any]]:
+        value = self.kv.get(f"{kpid}.queue")
+        return loads(value) if value else []
+
+    def set_promise_queue(self, kpid: str, queue: list[dict[str, Any]]) -> None:
+        if queue:
+            self.kv.set(f"{kpid}.queue", dumps(queue))
+        else:
+            self.kv.delete(f"{kpid}.queue")
+
+    def promise_data(self, kpid: str) -> dict[str, Any]:
+        return loads(self.kv.get(f"{kpid}.data") or "null")  # type: ignore[no-any-return]
+
+    def set_resolution(self, kpid: str, rejected: bool, data: dict[str, Any]) -> None:
+        kv = self.kv
+        kv.set(f"{kpid}.state", "rejected" if rejected else "fulfilled")
+        kv.set(f"{kpid}.data", dumps(data))
+        kv.delete(f"{kpid}.decider")
+        kv.delete(f"{kpid}.subscribers")
+        kv.delete(f"{kpid}.queue")
+
+    def delete_promise(self, kpid: str) -> None:
+        for suffix in ("state", "decider", "subscribers", "queue", "data", "refCount"):
+            self.kv.delete(f"{kpid}.{suffix}")
+
+    # -- run-queue ---------------------------------------------------------------
+
+    def push_event(self, event: dict[str, Any]) -> None:
+        kv = self.kv
+        tail = int(kv.get("runQueue.tail") or 0)
+        kv.set(f"runQueue.{tail}", dumps(event))
+        kv.set("runQueue.tail", str(tail + 1))
+
+    def pop_event(self) -> dict[str, Any] | None:
+        kv = self.kv
+        head = int(kv.get("runQueue.head") or 0)
+        if head >= int(kv.get("runQueue.tail") or 0):
+            return None
+        key = f"runQueue.{head}"
+        event = loads(kv.get(key) or "null")
+        kv.delete(key)
+        kv.set("runQueue.head", str(head + 1))
+        return event  # type: ignore[no-any-return]
+
+    def run_queue_length(self) -> int:
+        return int(self.kv.get("runQueue.tail") or 0) - int(self.kv.get("runQueue.head") or 0)
+
+    def run_queue_events(self) -> list[dict[str, Any]]:
+        head = int(self.kv.get("runQueue.head") or 0)
+        tail = int(self.kv.get("runQueue.tail") or 0)
+        return [loads(self.kv.get(f"runQueue.{n}") or "null") for n in range(head, tail)]
+
+    # -- GC actions ----------------------------------------------------------------
+
+    def gc_actions(self) -> list[str]:
+        value = self.kv.get("gcActions")
+        return loads(value) if value else []
+
+    def set_gc_actions(self, actions: list[str]) -> None:
+        if actions:
+            self.kv.set("gcActions", dumps(sorted(set(actions))))
+        else:
+            self.kv.delete("gcActions")
+
+    # -- vats --------------------------------------------------------------------
+
+    def vat_names(self) -> list[str]:
+        return loads(self.kv.get("vat.names") or "[]")  # type: ignore[no-any-return]
+
+    def vat_id_of(self, name: str) -> str | None:
+        return self.kv.get(f"vat.name.{name}")
+
+    def add_vat(self, name: str, vat_id: str) -> None:
+        names = self.vat_names()
+        names.append(name)
+        self.kv.set("vat.names", dumps(names))
+        self.kv.set(f"vat.name.{name}", vat_id)
+
+    def remove_vat(self, name: str) -> None:
+        self.kv.set("vat.names", dumps([n for n in self.vat_names() if n != name]))
+        self.kv.delete(f"vat.name.{name}")
+
+    def vat_options(self, vat_id: str) -> dict[str, Any]:
+        return loads(self.kv.get(f"{vat_id}.options") or "{}")  # type: ignore[no-any-return]
+
+    def vat_ids(self) -> list[str]:
+        """Live vat ids, in creation order."""
+        return [v for v in (self.vat_id_of(n) for n in self.vat_names()) if v is not None]
+
+    def is_live_vat(self, vat_id: str) -> bool:
+        return self.kv.get(f"{vat_id}.options") is not None
+
+    # -- host pins ---------------------------------------------------------------
+
+    def is_pinned(self, kpid: str) -> bool:
+        return self.kv.get(f"host.pin.{kpid}") is not None

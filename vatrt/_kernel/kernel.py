@@ -1,0 +1,629 @@
+"""The kernel: one crank at a time, every reference counted.
+
+`run()` takes one event at a time (GC actions first, then the run-queue) and
+processes its crank to the end inside a store savepoint. A crank that a vat
+breaks (an illegal syscall, an error escaping liveslots) is rolled back whole;
+then, in a fresh crank, the event is taken again, the vat is terminated and the
+event is treated as undeliverable. The kernel never imports liveslots: it
+talks to vats through workers, in deliveries and syscalls.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+import anyio
+import attrs
+from anyio.abc import TaskGroup
+
+from .._marshal import CapData, RemoteError, data_capdata, decode, encode, error_capdata
+from .._store.kvstore import KVStore
+from .._worker.base import Worker
+from .._worker.local import make_local_worker, validate_bundle
+from ..config import KernelConfig, resolve_bundle_path
+from ..errors import AuditError, ConfigError, KernelPanic, RejectedError, VatrtError, VatTerminated
+from .bundles import BundleStore
+from .clist import CList, IllegalSyscall
+from .keeper import SCHEMA_VERSION, KernelKeeper, dumps, loads
+from .refcounts import RefCounts, event_krefs, is_object, message_krefs
+from .slog import Slog
+from .syscalls import SyscallHandler
+
+VAT_TERMINATED = error_capdata("vat terminated", "VatTerminated")
+ROOT_VREF = "o+0"
+
+
+@attrs.frozen
+class KernelRef:
+    """An object or promise reference as the host sees it: pass it back in arguments."""
+
+    kref: str
+    iface: str = ""
+
+    def __repr__(self) -> str:
+        return f"<{self.iface or 'ref'} {self.kref}>"
+
+
+@attrs.frozen
+class KernelStats:
+    cranks: int
+    deliveries: int
+    vats: int
+    run_queue_length: int
+
+
+class Kernel:
+    """The host's handle on a running kernel (see SPEC section 3)."""
+
+    def __init__(
+        self,
+        kv: KVStore,
+        config: KernelConfig,
+        task_group: TaskGroup,
+        slog: IO[bytes] | None = None,
+    ) -> None:
+        self.kv = kv
+        self.config = config
+        self.keeper = KernelKeeper(kv)
+        self.refcounts = RefCounts(self.keeper)
+        self.bundles = BundleStore(self.keeper, validate_bundle)
+        self.slog = Slog(slog)
+        self._task_group = task_group
+        self._workers: dict[str, Worker] = {}
+        self._clists: dict[str, CList] = {}
+        self._lock = anyio.Lock()
+        self._panic: KernelPanic | None = None
+        self.syscalls = SyscallHandler(self)
+        self.deliveries = 0
+        # Set during a delivery: vats whose syscalls were illegal, and exit requests.
+        self.illegal: dict[str, str] = {}
+        self.exits: dict[str, tuple[bool, CapData]] = {}
+
+    # -- boot ------------------------------------------------------------------------
+
+    async def boot(self) -> None:
+        """First boot: install config bundles, record static vats, queue their start
+        and the bootstrap message. Nothing is written unless all of it is valid."""
+        if self.kv.get("kernel.initialized") is not None:
+            return
+        cfg = self.config
+        bundle_ids = {}
+        for name in cfg.bundles:
+            bundle_ids[name] = self.bundles.install_file(resolve_bundle_path(cfg, name))
+        parameters = {}
+        for name, vat in cfg.vats.items():
+            try:
+                parameters[name] = data_capdata(vat.parameters or {})
+            except TypeError as e:
+                raise ConfigError(f"vats.{name}.parameters: {e}") from None
+        kv = self.kv
+        kv.set("kernel.schemaVersion", str(SCHEMA_VERSION))
+        for name, bundle_id in bundle_ids.items():
+            self.bundles.name(name, bundle_id)
+        for name, vat in cfg.vats.items():
+            options = {
+                "name": name,
+                "critical": vat.critical,
+                "reapInterval": vat.reap_interval or cfg.reap_interval,
+                "dynamic": False,
+            }
+            self.add_vat(name, bundle_ids[vat.bundle], options, parameters[name])
+        if cfg.bootstrap is not None:
+            roots = {
+                name: KernelRef(kv.get(f"{self.keeper.vat_id_of(name)}.root") or "", name)
+                for name in cfg.vats
+            }
+            kpid = self.queue_to_vat_root(cfg.bootstrap, "bootstrap", [roots, {}])
+            kv.set("kernel.bootstrapResult", kpid)
+        kv.set("kernel.initialized", "1")
+        self.kv.commit()
+
+    def add_vat(
+        self, name: str, bundle_id: str, options: dict[str, Any], parameters: CapData | None
+    ) -> str:
+        """Record a new vat and queue its start. `parameters` (kernel krefs) are
+        retained in ``vN.vatParameters`` with a count on each object in them, and the
+        queued start event holds counts of its own until it is delivered."""
+        keeper, kv = self.keeper, self.kv
+        vat_id = keeper.allocate_vat_id()
+        kv.set(f"{vat_id}.options", dumps(options))
+        kv.set(f"{vat_id}.source", bundle_id)
+        kv.set(f"{vat_id}.incarnation", "0")
+        kv.set(f"{vat_id}.reapCountdown", str(options["reapInterval"]))
+        if parameters is not None:
+            kv.set(f"{vat_id}.vatParameters", dumps(parameters))
+            self.refcounts.incref_all(parameters["slots"])
+        root = keeper.allocate_object(vat_id)
+        self.clist(vat_id).add(root, ROOT_VREF, counted=False)
+        kv.set(f"{vat_id}.root", root)
+        self.refcounts.incref(root)  # the vat record holds its root: hosts can always call it
+        keeper.add_vat(name, vat_id)
+        event = {"type": "startVat", "vatID": vat_id, "vatParameters": parameters}
+        self.refcounts.incref_all(event_krefs(event))
+        keeper.push_event(event)
+        return vat_id
+
+    def clist(self, vat_id: str) -> CList:
+        clist = self._clists.get(vat_id)
+        if clist is None:
+            clist = self._clists[vat_id] = CList(vat_id, self.keeper, self.refcounts)
+        return clist
+
+    async def _start_worker(self, vat_id: str) -> Worker:
+        kv = self.kv
+        options = self.keeper.vat_options(vat_id)
+        source, filename = self.bundles.get(kv.get(f"{vat_id}.source") or "")
+        incarnation = int(kv.get(f"{vat_id}.incarnation") or 0)
+
+        def syscall(vso: list[Any]) -> Any:
+            return self.syscalls.handle(vat_id, vso)
+
+        worker = make_local_worker(vat_id, options["name"], incarnation, source, filename, syscall)
+        await worker.start(self._task_group)
+        self._workers[vat_id] = worker
+        self.slog.write({"type": "vat-start", "vatID": vat_id, "name": options["name"]})
+        return worker
+
+    # -- the crank loop -----------------------------------------------------------------
+
+    async def run(self, max_cranks: int | None = None) -> int:
+        """Run cranks until the run-queue is empty (or `max_cranks` ran); return how many."""
+        self._raise_if_panicked()
+        ran = 0
+        async with self._lock:
+            try:
+                while max_cranks is None or ran < max_cranks:
+                    if not await self._crank():
+                        break
+                    ran += 1
+                    if self._panic is not None:
+                        break
+                    if ran % self.config.commit_every == 0:
+                        self.kv.commit()
+            finally:
+                self.kv.commit()
+        self._raise_if_panicked()
+        return ran
+
+    def _raise_if_panicked(self) -> None:
+        if self._panic is not None:
+            raise self._panic
+
+    def _take_event(self) -> dict[str, Any] | None:
+        return self._take_gc_action() or self.keeper.pop_event()
+
+    async def _crank(self) -> bool:
+        kv = self.kv
+        kv.begin_crank()
+        event = self._take_event()
+        if event is None:
+            kv.abort_crank()
+            return False
+        crank_num = int(kv.get("kernel.crankNumber") or 0)
+        slog = self.slog
+        if slog.enabled:
+            slog.write({"type": "crank-start", "crankNum": crank_num, "event": event})
+        try:
+            fatal = await self._process(event)
+        except BaseException:
+            kv.abort_crank()
+            self.refcounts.maybe_free.clear()
+            raise
+        if fatal is not None:
+            vat_id, why = fatal
+            kv.abort_crank()
+            self.refcounts.maybe_free.clear()
+            kv.begin_crank()
+            event = self._take_event()
+            assert event is not None
+            self.terminate_vat(vat_id, failure=True, reason=error_capdata(why, "VatFatalError"))
+            self._undeliverable(event)
+        self.refcounts.process_maybe_free()
+        kv.set("kernel.crankNumber", str(crank_num + 1))
+        kv.commit_crank()
+        if slog.enabled:
+            slog.write({"type": "crank-finish", "crankNum": crank_num, "fatal": fatal})
+        return True
+
+    async def _process(self, event: dict[str, Any]) -> tuple[str, str] | None:
+        kind = event["type"]
+        if kind == "send":
+            return await self._process_send(event)
+        if kind == "notify":
+            return await self._process_notify(event)
+        if kind == "startVat":
+            return await self._process_start_vat(event)
+        if kind == "bringOutYourDead":
+            vat_id = event["vatID"]
+            if vat_id not in self._workers:
+                return None
+            return await self._deliver(vat_id, ["bringOutYourDead"])
+        if kind == "gc":
+            return await self._deliver(event["vatID"], [event["kind"], event["vrefs"]])
+        raise KernelPanic(f"unknown run-queue event {kind!r}")
+
+    def _undeliverable(self, event: dict[str, Any]) -> None:
+        """The event's vat died processing it: release it, rejecting a send's result."""
+        if event["type"] == "send" and event["msg"]["result"] is not None:
+            self.resolve_promise(event["msg"]["result"], True, VAT_TERMINATED)
+        self.refcounts.decref_all(event_krefs(event))
+
+    # -- deliveries ---------------------------------------------------------------------
+
+    async def _deliver(self, vat_id: str, delivery: list[Any]) -> tuple[str, str] | None:
+        worker = self._workers[vat_id]
+        if self.slog.enabled:
+            self.slog.write({"type": "deliver", "vatID": vat_id, "delivery": delivery})
+        result = await worker.deliver(delivery)
+        self.deliveries += 1
+        why = self.illegal.pop(vat_id, None)
+        if why is None and result[0] != "ok":
+            why = result[1]
+        if why is not None:
+            self.exits.pop(vat_id, None)
+            return vat_id, why
+        exit_request = self.exits.pop(vat_id, None)
+        if exit_request is not None:
+            failure, info = exit_request
+            self.terminate_vat(vat_id, failure=failure, reason=info)
+            return None
+        if delivery[0] in ("message", "notify"):
+            self._count_down_to_reap(vat_id)
+        return None
+
+    def _count_down_to_reap(self, vat_id: str) -> None:
+        key = f"{vat_id}.reapCountdown"
+        left = int(self.kv.get(key) or 1) - 1
+        if left <= 0:
+            left = int(self.keeper.vat_options(vat_id)["reapInterval"])
+            self.keeper.push_event({"type": "bringOutYourDead", "vatID": vat_id})
+        self.kv.set(key, str(left))
+
+    async def _process_start_vat(self, event: dict[str, Any]) -> tuple[str, str] | None:
+        vat_id = event["vatID"]
+        params = event["vatParameters"]
+        if not self.keeper.is_live_vat(vat_id):
+            self.refcounts.decref_all(event_krefs(event))
+            return None
+        await self._start_worker(vat_id)
+        clist = self.clist(vat_id)
+        vat_params = clist.capdata_to_vat(params) if params is not None else data_capdata(None)
+        self.refcounts.decref_all(event_krefs(event))
+        return await self._deliver(vat_id, ["startVat", vat_params])
+
+    async def _process_send(self, event: dict[str, Any]) -> tuple[str, str] | None:
+        msg = event["msg"]
+        route = self._route(event["target"])
+        if route[0] == "reject":
+            if msg["result"] is not None:
+                self.resolve_promise(msg["result"], True, route[1])
+            self.refcounts.decref_all(event_krefs(event))
+            return None
+        if route[0] == "queue":
+            kpid = route[1]
+            self.refcounts.incref_all(message_krefs(msg))
+            queue = self.keeper.promise_queue(kpid)
+            queue.append(msg)
+            self.keeper.set_promise_queue(kpid, queue)
+            self.refcounts.decref_all(event_krefs(event))
+            return None
+        _, vat_id, target = route
+        clist = self.clist(vat_id)
+        target_vref = clist.vref_of(target)
+        if target_vref is None:
+            raise KernelPanic(f"{target} routed to {vat_id}, which has no c-list entry for it")
+        result = msg["result"]
+        vpid = None
+        if result is not None:
+            vpid = clist.to_vat(result)
+            self.keeper.set_decider(result, vat_id)
+        delivery = [
+            "message",
+            target_vref,
+            {"methargs": clist.capdata_to_vat(msg["methargs"]), "result": vpid},
+        ]
+        self.refcounts.decref_all(event_krefs(event))
+        return await self._deliver(vat_id, delivery)
+
+    def _route(self, target: str) -> tuple[Any, ...]:
+        """Where a send to `target` goes: ("deliver", vat, kref), ("queue", kpid) or
+        ("reject", capdata)."""
+        keeper = self.keeper
+        kref = target
+        while True:
+            if is_object(kref):
+                owner = keeper.owner_of(kref)
+                if owner is None or owner not in self._workers:
+                    return ("reject", VAT_TERMINATED)
+                return ("deliver", owner, kref)
+            state = keeper.promise_state(kref)
+            if state == "unresolved":
+                decider = keeper.decider_of(kref)
+                if decider is not None and decider in self._workers:
+                    return ("deliver", decider, kref)  # pipelining
+                return ("queue", kref)
+            if state is None:
+                raise KernelPanic(f"send to unknown promise {kref}")
+            data = keeper.promise_data(kref)
+            if state == "rejected":
+                return ("reject", data)
+            presence = _sole_slot(data)
+            if presence is None:
+                return ("reject", error_capdata("cannot send to a non-object resolution", "TypeError"))
+            kref = presence
+
+    async def _process_notify(self, event: dict[str, Any]) -> tuple[str, str] | None:
+        vat_id, kpid = event["vatID"], event["kpid"]
+        clist = self.clist(vat_id)
+        vpid = clist.vref_of(kpid) if vat_id in self._workers else None
+        if vpid is None:
+            self.refcounts.decref_all(event_krefs(event))
+            return None
+        state = self.keeper.promise_state(kpid)
+        data = clist.capdata_to_vat(self.keeper.promise_data(kpid))
+        clist.delete(kpid)  # the vat forgets a promise once it hears its resolution
+        self.refcounts.decref_all(event_krefs(event))
+        return await self._deliver(vat_id, ["notify", [[vpid, state == "rejected", data]]])
+
+    # -- promises -----------------------------------------------------------------------
+
+    def resolve_promise(
+        self, kpid: str, rejected: bool, data: CapData, resolver: str | None = None
+    ) -> None:
+        """Settle `kpid` (data in krefs): notify subscribers, re-send queued messages."""
+        keeper = self.keeper
+        subscribers = keeper.subscribers(kpid)
+        queue = keeper.promise_queue(kpid)
+        self.refcounts.incref_all(data["slots"])
+        keeper.set_resolution(kpid, rejected, dict(data))
+        for vat_id in subscribers:
+            if vat_id != resolver and vat_id in self._workers:
+                self.refcounts.incref(kpid)
+                keeper.push_event({"type": "notify", "vatID": vat_id, "kpid": kpid})
+        for msg in queue:
+            # The message's own counts move from the promise queue to the event.
+            self.refcounts.incref(kpid)
+            keeper.push_event({"type": "send", "target": kpid, "msg": msg})
+
+    # -- GC actions -------------------------------------------------------------------------
+
+    def _take_gc_action(self) -> dict[str, Any] | None:
+        """The next GC delivery: all still-valid actions of one vat and kind."""
+        keeper, kv = self.keeper, self.kv
+        actions = keeper.gc_actions()
+        while actions:
+            vat_id, kind, _ = actions[0].split(" ")
+            batch = [a for a in actions if a.startswith(f"{vat_id} {kind} ")]
+            actions = [a for a in actions if not a.startswith(f"{vat_id} {kind} ")]
+            vrefs = []
+            for action in batch:
+                kref = action.split(" ")[2]
+                vref = self._apply_gc_action(vat_id, kind, kref)
+                if vref is not None:
+                    vrefs.append(vref)
+            keeper.set_gc_actions(actions)
+            if vrefs and vat_id in self._workers:
+                return {"type": "gc", "vatID": vat_id, "kind": kind + "s", "vrefs": vrefs}
+        if kv.get("gcActions") is not None:
+            keeper.set_gc_actions([])
+        return None
+
+    def _apply_gc_action(self, vat_id: str, kind: str, kref: str) -> str | None:
+        keeper, kv = self.keeper, self.kv
+        if not keeper.object_exists(kref):
+            return None
+        entry_key = f"{vat_id}.c.{kref}"
+        entry = kv.get(entry_key)
+        if entry is None:
+            return None
+        vref = entry[2:]
+        reachable, recognizable = self.refcounts.get(kref)
+        if kind == "dropExport":
+            if reachable != 0 or entry[0] != "R" or keeper.owner_of(kref) != vat_id:
+                return None
+            kv.set(entry_key, f"_ {vref}")
+            return vref
+        if kind == "retireExport":
+            if recognizable != 0 or keeper.owner_of(kref) != vat_id:
+                return None
+            kv.delete(entry_key)
+            kv.delete(f"{vat_id}.c.{vref}")
+            keeper.delete_object(kref)
+            return vref
+        if kind == "retireImport":
+            self.clist(vat_id).delete(kref)
+            return vref
+        raise KernelPanic(f"unknown GC action {kind!r}")
+
+    # -- termination ----------------------------------------------------------------------
+
+    def terminate_vat(self, vat_id: str, *, failure: bool, reason: CapData) -> None:
+        """End a vat: reject what it decided, release everything it held, delete its state.
+
+        Its exports become ownerless (messages to them reject with ``vat
+        terminated``) and live on only as long as other vats hold them.
+        """
+        keeper, kv = self.keeper, self.kv
+        options = keeper.vat_options(vat_id)
+        if not options:
+            return
+        name = options["name"]
+        worker = self._workers.pop(vat_id, None)
+        if worker is not None:
+            worker.stop()
+        clist = self.clist(vat_id)
+        for kref, entry in clist.entries():
+            if not is_object(kref):
+                if keeper.decider_of(kref) == vat_id:
+                    self.resolve_promise(kref, True, VAT_TERMINATED, resolver=vat_id)
+                clist.delete(kref)
+            elif keeper.owner_of(kref) == vat_id:
+                kv.delete(f"{kref}.owner")
+                kv.delete(f"{vat_id}.c.{kref}")
+                kv.delete(f"{vat_id}.c.{entry[2:]}")
+                self.refcounts.maybe_free.add(kref)
+            else:
+                clist.delete(kref)
+        root = kv.get(f"{vat_id}.root")
+        if root is not None:
+            self.refcounts.decref(root)
+        params = kv.get(f"{vat_id}.vatParameters")
+        if params is not None:
+            self.refcounts.decref_all(loads(params)["slots"])
+        for key, _ in kv.items_with_prefix(f"{vat_id}."):
+            kv.delete(key)
+        keeper.remove_vat(name)
+        self._clists.pop(vat_id, None)
+        self.slog.write({"type": "vat-terminated", "vatID": vat_id, "failure": failure})
+        if options.get("critical"):
+            why = decode(reason, lambda kref, iface: KernelRef(kref, iface))
+            self._panic = KernelPanic(f"critical vat {name!r} ({vat_id}) died: {why}")
+
+    # -- host API -----------------------------------------------------------------------------
+
+    def _host_marshal(self, value: Any, path: str) -> CapData:
+        def to_slot(x: Any) -> tuple[str, str] | None:
+            if type(x) is KernelRef:
+                if self.kv.get(f"{x.kref}.refCount") is None:
+                    raise VatrtError(f"{x.kref} in {path} no longer exists in this kernel")
+                return x.kref, x.iface
+            return None
+
+        return encode(value, to_slot, path)
+
+    def _host_unmarshal(self, capdata: CapData) -> Any:
+        return decode(capdata, lambda kref, iface: KernelRef(kref, iface))
+
+    def vat_id(self, name: str) -> str:
+        vat_id = self.keeper.vat_id_of(name)
+        if vat_id is None:
+            live = ", ".join(self.keeper.vat_names()) or "none"
+            raise VatTerminated(f"no live vat named {name!r} (live vats: {live})")
+        return vat_id
+
+    def vat_names(self) -> list[str]:
+        return self.keeper.vat_names()
+
+    def queue_to_vat_root(self, name: str, method: str, args: list[Any] | tuple[Any, ...] = ()) -> str:
+        """Queue ``root.method(*args)`` to a vat; return the result's kpid, held for
+        the host until `kp_resolution` reads it."""
+        vat_id = self.vat_id(name)
+        if not isinstance(method, str) or not method or method.startswith("_"):
+            raise VatrtError(f"method name must be a public str, not {method!r}")
+        methargs = self._host_marshal([method, list(args)], f"{name}.{method}() arguments")
+        root = self.kv.get(f"{vat_id}.root") or ""
+        kpid = self.keeper.allocate_promise(None)
+        self.kv.set(f"host.pin.{kpid}", "1")
+        self.refcounts.incref(kpid)
+        event = {"type": "send", "target": root, "msg": {"methargs": methargs, "result": kpid}}
+        self.refcounts.incref_all(event_krefs(event))
+        self.keeper.push_event(event)
+        return kpid
+
+    async def call(self, name: str, method: str, *args: Any) -> Any:
+        """Send ``root.method(*args)`` to a vat, run until idle, return the result.
+
+        A rejection raises `RejectedError`; the result promise is released either way.
+        """
+        kpid = self.queue_to_vat_root(name, method, args)
+        await self.run()
+        status = self.kp_status(kpid)
+        if status == "unresolved":
+            self._unpin(kpid)
+            raise VatrtError(
+                f"{name}.{method}() did not settle: the run-queue is empty and {kpid} is unresolved"
+            )
+        value = self.kp_resolution(kpid)
+        if status == "rejected":
+            raise RejectedError(value)
+        return value
+
+    def kp_status(self, kpid: str) -> str:
+        state = self.keeper.promise_state(kpid)
+        if state is None:
+            raise VatrtError(f"unknown promise {kpid} (released, or never existed)")
+        return state
+
+    def kp_resolution(self, kpid: str) -> Any:
+        """The value (or rejection reason) of a settled promise; releases the host's hold."""
+        state = self.kp_status(kpid)
+        if state == "unresolved":
+            raise VatrtError(f"{kpid} is not resolved yet")
+        value = self._host_unmarshal(self.keeper.promise_data(kpid))
+        self._unpin(kpid)
+        return value
+
+    def _unpin(self, kpid: str) -> None:
+        if self.keeper.is_pinned(kpid):
+            self.kv.delete(f"host.pin.{kpid}")
+            self.refcounts.decref(kpid)
+            self.refcounts.process_maybe_free()
+
+    @property
+    def bootstrap_kpid(self) -> str | None:
+        return self.kv.get("kernel.bootstrapResult")
+
+    async def collect_garbage(self) -> int:
+        """Bring out the dead in every vat, and run until every drop and retire is done."""
+        for vat_id in self.keeper.vat_ids():
+            self.keeper.push_event({"type": "bringOutYourDead", "vatID": vat_id})
+        return await self.run()
+
+    def vat_parameters(self, vat_id: str) -> Any:
+        record = self.kv.get(f"{vat_id}.vatParameters")
+        return None if record is None else self._host_unmarshal(loads(record))
+
+    def refcount(self, kref: str) -> tuple[int, int]:
+        return self.refcounts.get(kref)
+
+    def audit(self) -> None:
+        """Recount every refcount from its holders; raise `AuditError` on any mismatch."""
+        expected, stored = self.refcounts.recount()
+        pending = {action.split(" ")[2] for action in self.keeper.gc_actions()}
+        problems = []
+        for kref in sorted(expected, key=_kref_order):
+            want, have = expected[kref], stored.get(kref)
+            if have is None:
+                problems.append(f"{kref} is referenced {want} but does not exist")
+            elif want != have:
+                problems.append(f"{kref} refCount is {have}, recount gives {want}")
+            elif want[1] == 0 and kref not in pending and is_object(kref):
+                problems.append(f"{kref} is unreferenced but was never collected")
+            elif want[0] == 0 and not is_object(kref):
+                problems.append(f"{kref} is unreferenced but was never collected")
+        if problems:
+            raise AuditError(problems)
+
+    def dump(self) -> dict[str, str]:
+        return dict(self.kv.items_with_prefix(""))
+
+    def stats(self) -> KernelStats:
+        return KernelStats(
+            cranks=int(self.kv.get("kernel.crankNumber") or 0),
+            deliveries=self.deliveries,
+            vats=len(self.keeper.vat_names()),
+            run_queue_length=self.keeper.run_queue_length(),
+        )
+
+    def stop_workers(self) -> None:
+        for worker in self._workers.values():
+            worker.stop()
+        self._workers.clear()
+
+
+def _sole_slot(data: dict[str, Any]) -> str | None:
+    """The kref a resolution *is*, when it is exactly one object reference."""
+    slots = data["slots"]
+    if len(slots) != 1 or not is_object(slots[0]):
+        return None
+    body = loads(data["body"])
+    if isinstance(body, dict) and body.get("@qclass") == "slot" and body.get("index") == 0:
+        return str(slots[0])
+    return None
+
+
+def _kref_order(kref: str) -> tuple[str, int]:
+    return kref[:2], int(kref[2:])
+
+
+__all__ = ["IllegalSyscall", "Kernel", "KernelRef", "KernelStats", "RemoteError"]

@@ -1,0 +1,207 @@
+"""Reference counting: the one place counts change, and the recount that checks them.
+
+A kernel object (``koN``) carries ``(reachable, recognizable)``; a kernel promise
+(``kpN``) a single count. Every holder increments when it starts holding and
+decrements when it stops; a count that reaches zero puts the kref in
+`maybe_free`, which `process_maybe_free` turns into GC decisions at the end of
+the crank (so a count that dips to zero and comes back within one crank frees
+nothing):
+
+- an owned object no longer reachable: ``dropExport`` to its owner;
+- an owned object no longer recognizable: ``retireExport`` (the owner forgets
+  it, the object's keys go away);
+- an object whose owner is gone, unrecognizable: its keys go away;
+- a promise nobody refers to: its keys go away, releasing what its resolution
+  and queue held.
+
+`recount` computes every count from scratch (c-lists, run-queue, promise queues
+and resolutions, retained vatParameters, vat roots, host pins) for `audit()`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from .keeper import KernelKeeper, loads
+
+
+def is_object(kref: str) -> bool:
+    return kref[1] == "o"
+
+
+def event_krefs(event: dict[str, Any]) -> list[str]:
+    """The krefs a queued run-queue event holds a count on."""
+    kind = event["type"]
+    if kind == "send":
+        return [event["target"], *message_krefs(event["msg"])]
+    if kind == "notify":
+        return [event["kpid"]]
+    if kind in ("startVat", "upgradeVat"):
+        return list(event["vatParameters"]["slots"]) if event.get("vatParameters") else []
+    return []
+
+
+def message_krefs(msg: dict[str, Any]) -> list[str]:
+    """The krefs a message holds (its target aside): argument slots and result."""
+    krefs = list(msg["methargs"]["slots"])
+    if msg["result"] is not None:
+        krefs.append(msg["result"])
+    return krefs
+
+
+class RefCounts:
+    def __init__(self, keeper: KernelKeeper) -> None:
+        self.keeper = keeper
+        self.kv = keeper.kv
+        self.maybe_free: set[str] = set()
+
+    def get(self, kref: str) -> tuple[int, int]:
+        value = self.kv.get(f"{kref}.refCount")
+        if value is None:
+            raise KeyError(f"unknown kref {kref}")
+        if is_object(kref):
+            r, c = value.split(",")
+            return int(r), int(c)
+        n = int(value)
+        return n, n
+
+    def incref(self, kref: str, reachable: bool = True) -> None:
+        key = f"{kref}.refCount"
+        value = self.kv.get(key)
+        if value is None:
+            raise KeyError(f"refcount of unknown kref {kref}")
+        if is_object(kref):
+            r, c = value.split(",")
+            self.kv.set(key, f"{int(r) + 1 if reachable else r},{int(c) + 1}")
+        else:
+            self.kv.set(key, str(int(value) + 1))
+
+    def decref(self, kref: str, reachable: bool = True) -> None:
+        key = f"{kref}.refCount"
+        value = self.kv.get(key)
+        if value is None:
+            raise KeyError(f"refcount of unknown kref {kref}")
+        if is_object(kref):
+            rs, cs = value.split(",")
+            r, c = (int(rs) - 1 if reachable else int(rs)), int(cs) - 1
+            if r < 0 or c < 0:
+                raise AssertionError(f"refcount of {kref} went below zero")
+            self.kv.set(key, f"{r},{c}")
+            if r == 0 or c == 0:
+                self.maybe_free.add(kref)
+        else:
+            n = int(value) - 1
+            if n < 0:
+                raise AssertionError(f"refcount of {kref} went below zero")
+            self.kv.set(key, str(n))
+            if n == 0:
+                self.maybe_free.add(kref)
+
+    def incref_all(self, krefs: list[str]) -> None:
+        for kref in krefs:
+            self.incref(kref)
+
+    def decref_all(self, krefs: list[str]) -> None:
+        for kref in krefs:
+            self.decref(kref)
+
+    def unreferenced_reachable_export(self, kref: str) -> tuple[str, str] | None:
+        owner = self.keeper.owner_of(kref)
+        if owner is None:
+            return None
+        entry = self.kv.get(f"{owner}.c.{kref}")
+        if entry is None or entry[0] != "R":
+            return None
+        return owner, entry[2:]
+
+    def process_maybe_free(self) -> None:
+        """Turn counts that reached zero this crank into GC actions and deletions.
+
+        Sorted, because a set's order depends on string hashing, and the kernel's
+        state must not.
+        """
+        keeper = self.keeper
+        actions: list[str] | None = None
+        while self.maybe_free:
+            batch = sorted(self.maybe_free)
+            self.maybe_free.clear()
+            for kref in batch:
+                if not is_object(kref):
+                    if keeper.promise_state(kref) is not None and self.get(kref)[0] == 0:
+                        self._delete_promise(kref)
+                    continue
+                if not keeper.object_exists(kref):
+                    continue
+                reachable, recognizable = self.get(kref)
+                owner = keeper.owner_of(kref)
+                if owner is None:
+                    if recognizable == 0:
+                        keeper.delete_object(kref)
+                    continue
+                if actions is None:
+                    actions = keeper.gc_actions()
+                if reachable == 0 and self.unreferenced_reachable_export(kref):
+                    actions.append(f"{owner} dropExport {kref}")
+                if recognizable == 0:
+                    actions.append(f"{owner} retireExport {kref}")
+        if actions is not None:
+            keeper.set_gc_actions(actions)
+
+    def _delete_promise(self, kpid: str) -> None:
+        keeper = self.keeper
+        if keeper.promise_state(kpid) != "unresolved":
+            self.decref_all(keeper.promise_data(kpid)["slots"])
+        for msg in keeper.promise_queue(kpid):
+            self.decref_all(message_krefs(msg))
+        keeper.delete_promise(kpid)
+
+    # -- audit ---------------------------------------------------------------------
+
+    def recount(self) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
+        """(expected counts from every holder, stored counts) for every kref."""
+        kv = self.kv
+        keeper = self.keeper
+        reach: Counter[str] = Counter()
+        recog: Counter[str] = Counter()
+
+        def hold(kref: str, reachable: bool = True) -> None:
+            recog[kref] += 1
+            if reachable:
+                reach[kref] += 1
+
+        for vat_id in keeper.vat_ids():
+            for key, value in kv.items_with_prefix(f"{vat_id}.c.k"):
+                kref = key[len(vat_id) + 3 :]
+                if is_object(kref) and keeper.owner_of(kref) == vat_id:
+                    continue
+                hold(kref, value[0] == "R")
+            root = kv.get(f"{vat_id}.root")
+            if root is not None:
+                hold(root)
+            params = kv.get(f"{vat_id}.vatParameters")
+            if params is not None:
+                for kref in loads(params)["slots"]:
+                    hold(kref)
+        for event in keeper.run_queue_events():
+            for kref in event_krefs(event):
+                hold(kref)
+        stored: dict[str, tuple[int, int]] = {}
+        for key, value in kv.items_with_prefix("k"):
+            if not key.endswith(".refCount"):
+                continue
+            kref = key[: -len(".refCount")]
+            stored[kref] = self.get(kref)
+            if is_object(kref):
+                continue
+            if keeper.is_pinned(kref):
+                hold(kref)
+            state = keeper.promise_state(kref)
+            if state is not None and state != "unresolved":
+                for slot in keeper.promise_data(kref)["slots"]:
+                    hold(slot)
+            for msg in keeper.promise_queue(kref):
+                for slot in message_krefs(msg):
+                    hold(slot)
+        expected = {k: (reach[k], recog[k]) for k in set(recog) | set(stored)}
+        return expected, stored

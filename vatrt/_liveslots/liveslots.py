@@ -1,0 +1,438 @@
+"""liveslots: the vat side of the kernel boundary.
+
+It turns deliveries (``["message", ...]``, ``["notify", ...]``, GC deliveries)
+into method calls on the vat's objects, and the vat's sends and resolutions into
+syscalls. It owns the vat's tables:
+
+- exports: ``o+N`` -> the vat's Far object (held strongly while the kernel can
+  reach it; after ``dropExports`` only weakly, so Python may collect it);
+- imports: ``o-N`` -> a `Presence` (held weakly: when vat code lets go of a
+  presence, the next bring-out-your-dead reports ``dropImports``/``retireImports``);
+- promises: ``p+N`` / ``p-N`` -> `VatPromise`, forgotten once resolved.
+
+It imports no anyio, no store and no kernel: the worker hands it a ``syscall``
+function and calls `dispatch`; everything in between is plain deterministic
+Python.
+"""
+
+from __future__ import annotations
+
+import gc
+import types
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from .._marshal import CapData, RemoteError, decode, encode, error_capdata
+from .far import Presence, current, far_iface
+from .promises import FULFILLED, REJECTED, Microtasks, VatPromise, run_coroutine
+
+Syscall = Callable[[list[Any]], Any]
+Delivery = list[Any]
+DeliveryResult = list[Any]
+
+ROOT_VREF = "o+0"
+
+
+class VatFatal(Exception):
+    """liveslots cannot go on with this vat: the delivery fails and the vat dies."""
+
+
+class VatPowers:
+    """The second-class powers a vat gets in ``build_root_object(vat_powers, ...)``."""
+
+    def __init__(self, liveslots: LiveSlots) -> None:
+        self._ls = liveslots
+
+    def exit_vat(self, completion: Any = None) -> None:
+        """End this vat successfully; `completion` is what ``done()`` resolves to."""
+        self._ls.exit(False, completion)
+
+    def exit_vat_with_failure(self, reason: Any) -> None:
+        """End this vat as failed; ``done()`` rejects with `reason`."""
+        self._ls.exit(True, reason)
+
+
+class LiveSlots:
+    """One incarnation of one vat, as seen from inside it."""
+
+    def __init__(
+        self,
+        syscall: Syscall,
+        build_root_object: Callable[..., Any],
+        make_baggage: Callable[[LiveSlots], Any] | None = None,
+    ) -> None:
+        self.syscall = syscall
+        self.micro = Microtasks()
+        self._build_root_object = build_root_object
+        self._make_baggage = make_baggage
+        self.root: Any = None
+        self._exports: dict[str, Any] = {}
+        self._export_vref_of: dict[int, str] = {}  # id(obj) -> vref, valid while obj lives
+        self._dropped_exports: dict[str, weakref.ref[Any]] = {}
+        self._dead_exports: set[str] = set()
+        self._imports: dict[str, weakref.ref[Presence]] = {}
+        self._dead_imports: set[str] = set()
+        self._promises: dict[str, VatPromise] = {}
+        self._next_export = 1
+        self._next_promise = 1
+        self.exited = False
+
+    # -- deliveries ---------------------------------------------------------------
+
+    def dispatch(self, delivery: Delivery) -> DeliveryResult:
+        """Run one delivery to quiescence: ``["ok"]``, or ``["error", why]`` if fatal."""
+        current.liveslots = self
+        try:
+            kind = delivery[0]
+            if kind == "message":
+                self._deliver_message(delivery[1], delivery[2])
+            elif kind == "notify":
+                self._deliver_notify(delivery[1])
+            elif kind == "dropExports":
+                self._drop_exports(delivery[1])
+            elif kind == "retireExports":
+                self._retire_exports(delivery[1])
+            elif kind == "retireImports":
+                for vref in delivery[1]:
+                    self._imports.pop(vref, None)
+            elif kind == "bringOutYourDead":
+                self._bring_out_your_dead()
+            elif kind == "startVat":
+                self._start_vat(delivery[1])
+            else:
+                raise VatFatal(f"unknown delivery type {kind!r}")
+            self.micro.run_until_quiescent()
+        except Exception as exc:  # noqa: BLE001 - anything escaping liveslots is fatal
+            self.micro.queue.clear()
+            return ["error", f"{type(exc).__name__}: {exc}"]
+        finally:
+            current.liveslots = None
+        return ["ok"]
+
+    def _start_vat(self, parameters_capdata: CapData) -> None:
+        parameters = self.unmarshal(parameters_capdata)
+        baggage = self._make_baggage(self) if self._make_baggage else None
+        outcome = VatPromise(self.micro)
+        built = self._build_root_object(VatPowers(self), parameters, baggage)
+        if isinstance(built, types.CoroutineType):
+            run_coroutine(built, outcome)
+        else:
+            outcome.resolve(built)
+        self.micro.run_until_quiescent()
+        if not outcome.settled:
+            raise VatFatal(
+                "build_root_object did not finish: it awaited a promise that cannot "
+                "resolve while the vat is starting"
+            )
+        if outcome.rejected:
+            reason = outcome.value
+            raise VatFatal(f"build_root_object raised {type(reason).__name__}: {reason}")
+        root = outcome.value
+        if far_iface(root) is None:
+            raise VatFatal(
+                f"build_root_object must return a Far object, not {type(root).__name__}"
+            )
+        self.root = root
+        self._exports[ROOT_VREF] = root
+        self._export_vref_of[id(root)] = ROOT_VREF
+
+    def _deliver_message(self, target: str, msg: dict[str, Any]) -> None:
+        method, args = self.unmarshal(msg["methargs"])
+        result_vpid = msg["result"]
+        result: VatPromise | None = None
+        if result_vpid is not None:
+            result = self._promises.get(result_vpid)
+            if result is None:
+                result = VatPromise(self.micro)
+                result.vref = result_vpid
+                self._promises[result_vpid] = result
+            result.decided_here = True
+            result.then(self._resolve_to_kernel)
+        if target[0] == "p":
+            promise = self._promises.get(target)
+            if promise is None:
+                raise VatFatal(f"message to unknown promise {target}")
+            self.send(promise, method, args, want_result=result is not None, result=result)
+            return
+        obj = self._export_of(target)
+        self._invoke(obj, method, args, result)
+
+    def _deliver_notify(self, resolutions: list[Any]) -> None:
+        for vpid, rejected, data in resolutions:
+            promise = self._promises.pop(vpid, None)
+            if promise is None:
+                continue
+            promise.vref = None
+            value = self.unmarshal(data)
+            promise._settle(REJECTED if rejected else FULFILLED, value)
+
+    def _invoke(self, obj: Any, method: str, args: list[Any], result: VatPromise | None) -> None:
+        fn = None if method.startswith("_") else getattr(obj, method, None)
+        if fn is None or not callable(fn):
+            error = TypeError(f"{far_iface(obj) or 'object'} has no method {method!r}")
+            if result is not None:
+                result.reject(error)
+            return
+        try:
+            value = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - a method's exception rejects its result
+            if result is not None:
+                result.reject(exc)
+            return
+        if isinstance(value, types.CoroutineType):
+            run_coroutine(value, result if result is not None else VatPromise(self.micro))
+        elif result is not None:
+            result.resolve(value)
+
+    # -- sends, from vat code -------------------------------------------------------
+
+    def send(
+        self,
+        target: Any,
+        method: str,
+        args: list[Any],
+        *,
+        want_result: bool,
+        result: VatPromise | None = None,
+    ) -> VatPromise | None:
+        """An eventual send from vat code (``E(target).method(*args)``)."""
+        if type(target) is Presence:
+            return self._send_to_kernel(target.vref, method, args, want_result, result)
+        if type(target) is VatPromise:
+            if target.settled:
+                if target.rejected:
+                    return self._settled_result(result, want_result, REJECTED, target.value)
+                return self.send(
+                    target.value, method, args, want_result=want_result, result=result
+                )
+            if target.vref is not None and not target.decided_here:
+                # Pipelining: the kernel routes it to the promise's decider.
+                return self._send_to_kernel(target.vref, method, args, want_result, result)
+            if result is None:
+                result = VatPromise(self.micro)
+            forwarded = result
+            target.then(
+                lambda p: self.send(p, method, args, want_result=True, result=forwarded)
+            )
+            return result if want_result else None
+        if far_iface(target) is not None:
+            if result is None:
+                result = VatPromise(self.micro)
+            local = result
+            self.micro.queue.append(
+                (lambda _: self._invoke(target, method, args, local), local)
+            )
+            return result if want_result else None
+        error = TypeError(f"cannot send {method!r} to {type(target).__name__}: not an object")
+        return self._settled_result(result, want_result, REJECTED, error)
+
+    def _settled_result(
+        self, result: VatPromise | None, want_result: bool, state: int, value: Any
+    ) -> VatPromise | None:
+        if result is None:
+            if not want_result:
+                return None
+            result = VatPromise(self.micro)
+        result._settle(state, value)
+        return result
+
+    def _send_to_kernel(
+        self,
+        target_vref: str,
+        method: str,
+        args: list[Any],
+        want_result: bool,
+        result: VatPromise | None,
+    ) -> VatPromise | None:
+        if type(method) is not str:
+            raise TypeError(f"method name must be a str, not {type(method).__name__}")
+        marshalled = encode(args, self._to_slot, "args")
+        methargs: CapData = {
+            "body": f"[{orjson.dumps(method).decode()},{marshalled['body']}]",
+            "slots": marshalled["slots"],
+        }
+        vpid = None
+        if want_result or result is not None:
+            answer = VatPromise(self.micro)
+            vpid = answer.vref = self._allocate_promise_vref()
+            answer.decided_here = False
+            self._promises[vpid] = answer
+        self.syscall(["send", target_vref, {"methargs": methargs, "result": vpid}])
+        if vpid is None:
+            return None
+        self.syscall(["subscribe", vpid])
+        if result is not None:
+            result.resolve(answer)
+            return result
+        return answer
+
+    def _resolve_to_kernel(self, promise: VatPromise) -> None:
+        vpid = promise.vref
+        if vpid is None or not promise.decided_here:
+            return
+        rejected = promise.rejected
+        try:
+            data = self.marshal(promise.value)
+        except TypeError as exc:
+            rejected, data = True, error_capdata(str(exc), "TypeError")
+        self.syscall(["resolve", [[vpid, rejected, data]]])
+        self._promises.pop(vpid, None)
+        promise.vref = None
+
+    def exit(self, failure: bool, value: Any) -> None:
+        if self.exited:
+            return
+        self.exited = True
+        self.syscall(["exit", failure, self.marshal(value)])
+
+    # -- marshalling ------------------------------------------------------------------
+
+    def marshal(self, value: Any, path: str = "") -> CapData:
+        return encode(value, self._to_slot, path)
+
+    def unmarshal(self, capdata: CapData) -> Any:
+        return decode(capdata, self._from_slot)
+
+    def _to_slot(self, value: Any) -> tuple[str, str] | None:
+        t = type(value)
+        if t is Presence:
+            return value.vref, value.iface
+        if t is VatPromise:
+            return self._promise_vref(value), ""
+        iface = far_iface(value)
+        if iface is None:
+            return None
+        vref = self._export_vref_of.get(id(value))
+        if vref is not None:
+            if self._exports.get(vref) is value:
+                return vref, iface
+            dropped = self._dropped_exports.get(vref)
+            if dropped is not None and dropped() is value:
+                # Re-exported after the kernel dropped it: hold it strongly again.
+                del self._dropped_exports[vref]
+                self._exports[vref] = value
+                return vref, iface
+        vref = f"o+{self._next_export}"
+        self._next_export += 1
+        self._exports[vref] = value
+        self._export_vref_of[id(value)] = vref
+        return vref, iface
+
+    def _promise_vref(self, promise: VatPromise) -> str:
+        if promise.vref is not None:
+            return promise.vref
+        vpid = promise.vref = self._allocate_promise_vref()
+        promise.decided_here = True
+        self._promises[vpid] = promise
+        promise.then(self._resolve_to_kernel)
+        return vpid
+
+    def _allocate_promise_vref(self) -> str:
+        vpid = f"p+{self._next_promise}"
+        self._next_promise += 1
+        return vpid
+
+    def _from_slot(self, vref: str, iface: str) -> Any:
+        kind = vref[:2]
+        if kind == "o-":
+            ref = self._imports.get(vref)
+            presence = ref() if ref is not None else None
+            if presence is None:
+                presence = Presence(vref, iface)
+                self._imports[vref] = weakref.ref(presence, self._import_died(vref))
+                self._dead_imports.discard(vref)
+            return presence
+        if kind == "o+":
+            return self._export_of(vref)
+        promise = self._promises.get(vref)
+        if promise is None:
+            promise = VatPromise(self.micro)
+            promise.vref = vref
+            promise.decided_here = False
+            self._promises[vref] = promise
+            self.syscall(["subscribe", vref])
+        return promise
+
+    def _import_died(self, vref: str) -> Callable[[weakref.ref[Presence]], None]:
+        def died(ref: weakref.ref[Presence]) -> None:
+            if self._imports.get(vref) is ref:
+                self._dead_imports.add(vref)
+
+        return died
+
+    def _export_of(self, vref: str) -> Any:
+        obj = self._exports.get(vref)
+        if obj is not None:
+            return obj
+        dropped = self._dropped_exports.get(vref)
+        obj = dropped() if dropped is not None else None
+        if obj is None:
+            raise VatFatal(f"kernel referenced unknown export {vref}")
+        return obj
+
+    # -- garbage collection ---------------------------------------------------------
+
+    def _drop_exports(self, vrefs: list[str]) -> None:
+        for vref in vrefs:
+            if vref == ROOT_VREF:
+                continue  # the root lives as long as the incarnation
+            obj = self._exports.pop(vref, None)
+            if obj is None:
+                continue
+            try:
+                self._dropped_exports[vref] = weakref.ref(obj, self._export_died(vref))
+            except TypeError:
+                self._exports[vref] = obj  # not weakly referenceable: keep it for good
+
+    def _export_died(self, vref: str) -> Callable[[weakref.ref[Any]], None]:
+        def died(ref: weakref.ref[Any]) -> None:
+            if self._dropped_exports.get(vref) is ref:
+                self._dead_exports.add(vref)
+
+        return died
+
+    def _retire_exports(self, vrefs: list[str]) -> None:
+        for vref in vrefs:
+            if vref == ROOT_VREF:
+                continue
+            obj = self._exports.pop(vref, None)
+            ref = self._dropped_exports.pop(vref, None)
+            if obj is None and ref is not None:
+                obj = ref()
+            if obj is not None and self._export_vref_of.get(id(obj)) == vref:
+                del self._export_vref_of[id(obj)]
+            self._dead_exports.discard(vref)
+
+    def _bring_out_your_dead(self) -> None:
+        """Find what Python collected and tell the kernel.
+
+        A full ``gc.collect()`` makes the answer independent of when the automatic
+        collector last ran (which depends on allocations by the event loop, so on
+        the backend): after it, exactly the unreachable presences are dead.
+        """
+        gc.collect()
+        dead_imports = sorted(self._dead_imports)
+        self._dead_imports.clear()
+        dead_imports = [v for v in dead_imports if self._is_dead_import(v)]
+        for vref in dead_imports:
+            del self._imports[vref]
+        if dead_imports:
+            self.syscall(["dropImports", dead_imports])
+            self.syscall(["retireImports", dead_imports])
+        dead_exports = sorted(self._dead_exports)
+        self._dead_exports.clear()
+        for vref in dead_exports:
+            del self._dropped_exports[vref]
+        if dead_exports:
+            self.syscall(["retireExports", dead_exports])
+
+    def _is_dead_import(self, vref: str) -> bool:
+        ref = self._imports.get(vref)
+        return ref is not None and ref() is None
+
+
+def rejection_reason(value: Any) -> RemoteError:
+    return RemoteError.from_reason(value)

@@ -1,0 +1,151 @@
+"""Vat promises and the coroutine driver that runs each delivery to quiescence.
+
+Vat code never sees an event loop. `async def` vat methods are coroutines that
+liveslots steps itself: when one awaits a `VatPromise` that is not settled yet,
+the coroutine yields that promise, and the driver parks it on the promise until
+it settles. Settling a promise never runs callbacks at once: they are queued as
+microtasks (as in JavaScript), and a delivery ends only when the microtask queue
+is empty. That keeps vat execution deterministic and independent of the backend.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
+
+from .._marshal import RemoteError
+
+PENDING, FULFILLED, REJECTED = 0, 1, 2
+
+Callback = Callable[["VatPromise"], None]
+
+
+class Microtasks:
+    """The queue a vat's promise callbacks wait in until liveslots drains it."""
+
+    __slots__ = ("queue",)
+
+    def __init__(self) -> None:
+        self.queue: deque[tuple[Callback, VatPromise]] = deque()
+
+    def run_until_quiescent(self) -> None:
+        queue = self.queue
+        while queue:
+            callback, promise = queue.popleft()
+            callback(promise)
+
+
+class VatPromise:
+    """An eventual value inside a vat: `await` it in an ``async def`` vat method.
+
+    `vref` is set while the kernel knows the promise (it was sent, or it is the
+    result of a send); `decided_here` says whether this vat is the one that will
+    resolve it.
+    """
+
+    __slots__ = ("__weakref__", "_callbacks", "_micro", "_state", "_value", "decided_here", "vref")
+
+    def __init__(self, micro: Microtasks) -> None:
+        self._micro = micro
+        self._state = PENDING
+        self._value: Any = None
+        self._callbacks: list[Callback] | None = []
+        self.vref: str | None = None
+        self.decided_here = True
+
+    @property
+    def settled(self) -> bool:
+        return self._state != PENDING
+
+    @property
+    def fulfilled(self) -> bool:
+        return self._state == FULFILLED
+
+    @property
+    def rejected(self) -> bool:
+        return self._state == REJECTED
+
+    @property
+    def value(self) -> Any:
+        """The fulfillment value or rejection reason (only once settled)."""
+        if self._state == PENDING:
+            raise RuntimeError("promise is not settled yet")
+        return self._value
+
+    def then(self, callback: Callback) -> None:
+        """Call `callback(self)` in a microtask once settled."""
+        if self._callbacks is None:
+            self._micro.queue.append((callback, self))
+        else:
+            self._callbacks.append(callback)
+
+    def _settle(self, state: int, value: Any) -> None:
+        if self._state != PENDING:
+            return
+        if state == FULFILLED and type(value) is VatPromise:
+            # Resolving with a promise follows it.
+            if value is self:
+                state, value = REJECTED, TypeError("a promise cannot resolve to itself")
+            else:
+                value.then(lambda p: self._settle(p._state, p._value))
+                return
+        self._state, self._value = state, value
+        callbacks, self._callbacks = self._callbacks, None
+        if callbacks:
+            queue = self._micro.queue
+            for cb in callbacks:
+                queue.append((cb, self))
+
+    def resolve(self, value: Any) -> None:
+        self._settle(FULFILLED, value)
+
+    def reject(self, reason: Any) -> None:
+        self._settle(REJECTED, reason)
+
+    def __await__(self) -> Generator[VatPromise, None, Any]:
+        if self._state == PENDING:
+            yield self
+        if self._state == FULFILLED:
+            return self._value
+        reason = self._value
+        if isinstance(reason, BaseException):
+            raise reason
+        raise RemoteError.from_reason(reason)
+
+    def __repr__(self) -> str:
+        state = ("pending", "fulfilled", "rejected")[self._state]
+        return f"<VatPromise {self.vref or 'local'} {state}>"
+
+
+_NOT_A_VAT_PROMISE = (
+    "vat code awaited {what!r}, which is not a vat promise: a vat has no clock and no I/O "
+    "of its own; await only results of E(...) sends and make_promise_kit() promises"
+)
+
+
+def run_coroutine(coro: Coroutine[Any, Any, Any], result: VatPromise) -> None:
+    """Drive `coro` on vat promises; settle `result` with its outcome.
+
+    Steps run in microtasks, so the coroutine's first step happens when liveslots
+    drains the queue, like every other callback.
+    """
+
+    def step(_: VatPromise | None = None) -> None:
+        send_value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                yielded = coro.send(send_value) if error is None else coro.throw(error)
+            except StopIteration as stop:
+                result._settle(FULFILLED, stop.value)
+                return
+            except BaseException as exc:  # noqa: BLE001 - vat exceptions reject the result
+                result._settle(REJECTED, exc)
+                return
+            if type(yielded) is VatPromise:
+                yielded.then(step)
+                return
+            error = TypeError(_NOT_A_VAT_PROMISE.format(what=yielded))
+
+    result._micro.queue.append((step, result))

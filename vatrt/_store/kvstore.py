@@ -1,0 +1,36 @@
+"""The key-value store interface the kernel keeps all of its state in.
+
+Writes of a crank go to a crank buffer; `commit_crank` folds them into the block,
+`abort_crank` throws them away (a failed delivery leaves no trace). `commit`
+makes the block durable: a no-op in memory, a transaction commit in SQLite. The
+kernel never sees which implementation it has, so a persistent store slots in
+behind this interface without touching the kernel.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class KVStore(Protocol):
+    def get(self, key: str) -> str | None: ...
+
+    def set(self, key: str, value: str) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def items_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
+        """Every (key, value) whose key starts with `prefix`, sorted by key."""
+        ...
+
+    def begin_crank(self) -> None: ...
+
+    def commit_crank(self) -> None: ...
+
+    def abort_crank(self) -> None: ...
+
+    def commit(self) -> None:
+        """End a block: make every committed crank durable."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,110 @@
+"""The kernel config: a dict, or a TOML / JSON file, structured with cattrs.
+
+Unknown keys are a `ConfigError` naming the key and the file, so a typo such as
+``bundel = "counter"`` never silently runs a different simulation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn
+
+from .errors import ConfigError
+
+VAT_NAME = re.compile(r"[A-Za-z0-9._-]{1,199}")
+RESERVED_VAT_NAMES = frozenset({"vat_admin"})
+DEFAULT_REAP_INTERVAL = 1000
+DEFAULT_COMMIT_EVERY = 1000
+
+
+@attrs.frozen
+class VatConfig:
+    bundle: str
+    parameters: dict[str, Any] | None = None
+    critical: bool = False
+    reap_interval: int | None = None
+
+
+@attrs.frozen
+class KernelConfig:
+    vats: dict[str, VatConfig]
+    bundles: dict[str, str] = attrs.field(factory=dict)
+    bootstrap: str | None = None
+    reap_interval: int = DEFAULT_REAP_INTERVAL
+    commit_every: int = DEFAULT_COMMIT_EVERY
+    # Where relative bundle paths are resolved: the config file's folder.
+    base_dir: str = "."
+
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+for _cls in (VatConfig, KernelConfig):
+    _converter.register_structure_hook(
+        _cls, make_dict_structure_fn(_cls, _converter, _cattrs_forbid_extra_keys=True)
+    )
+
+
+def _describe(exc: BaseException, source: str) -> str:
+    lines = cattrs.transform_error(exc, path="config")
+    return f"invalid config in {source}: " + "; ".join(lines)
+
+
+def load_config(config: dict[str, Any] | str | Path) -> KernelConfig:
+    """Read and check a config; every problem is a `ConfigError` naming where it is."""
+    if isinstance(config, dict):
+        raw, source, base_dir = dict(config), "<dict>", config.get("base_dir", ".")
+    else:
+        path = Path(config)
+        source = str(path)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise ConfigError(f"cannot read config {source}: {e.strerror}") from None
+        try:
+            raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"cannot parse config {source}: {e}") from None
+        if "base_dir" in raw:
+            raise ConfigError(f"invalid config in {source}: unknown key 'base_dir'")
+        base_dir = str(path.parent.resolve())
+    raw["base_dir"] = str(base_dir)
+    raw.setdefault("vats", {})
+    try:
+        cfg = _converter.structure(raw, KernelConfig)
+    except (cattrs.BaseValidationError, cattrs.ForbiddenExtraKeysError) as e:
+        raise ConfigError(_describe(e, source)) from None
+    _check(cfg, source)
+    return cfg
+
+
+def _check(cfg: KernelConfig, source: str) -> None:
+    for name, vat in cfg.vats.items():
+        if not VAT_NAME.fullmatch(name):
+            raise ConfigError(
+                f"invalid config in {source}: vat name {name!r} must match [A-Za-z0-9._-]{{1,199}}"
+            )
+        if name in RESERVED_VAT_NAMES:
+            raise ConfigError(f"invalid config in {source}: vat name {name!r} is reserved")
+        if vat.bundle not in cfg.bundles:
+            raise ConfigError(
+                f"invalid config in {source}: vats.{name}.bundle {vat.bundle!r} "
+                f"is not in [bundles] (known: {', '.join(sorted(cfg.bundles)) or 'none'})"
+            )
+        if vat.reap_interval is not None and vat.reap_interval < 1:
+            raise ConfigError(f"invalid config in {source}: vats.{name}.reap_interval must be >= 1")
+    if cfg.bootstrap is not None and cfg.bootstrap not in cfg.vats:
+        raise ConfigError(
+            f"invalid config in {source}: bootstrap vat {cfg.bootstrap!r} is not in [vats]"
+        )
+    if cfg.reap_interval < 1 or cfg.commit_every < 1:
+        raise ConfigError(f"invalid config in {source}: reap_interval and commit_every must be >= 1")
+
+
+def resolve_bundle_path(cfg: KernelConfig, name: str) -> Path:
+    return Path(cfg.base_dir) / cfg.bundles[name]

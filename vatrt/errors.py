@@ -1,0 +1,49 @@
+"""The errors a host sees. Every one is a `VatrtError`, so a host can catch them all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class VatrtError(Exception):
+    """Base class of every error vatrt raises to a host."""
+
+
+class ConfigError(VatrtError):
+    """The kernel config is malformed: the message names the key and the file."""
+
+
+class BundleError(VatrtError):
+    """A bundle could not be loaded: the message names the file and the Python error."""
+
+
+class VatTerminated(VatrtError):
+    """The vat a host addressed is gone (terminated, or never existed)."""
+
+
+class KernelPanic(VatrtError):
+    """The kernel cannot go on: a critical vat died, or kernel state is inconsistent."""
+
+
+class UpgradeFailed(VatrtError):
+    """A vat upgrade failed and was rolled back completely."""
+
+
+class AuditError(VatrtError):
+    """`kernel.audit()` found refcounts that do not match a recount; lists each one."""
+
+    def __init__(self, mismatches: list[str]) -> None:
+        self.mismatches = mismatches
+        super().__init__(
+            f"{len(mismatches)} refcount mismatch(es):\n" + "\n".join(f"  {m}" for m in mismatches)
+        )
+
+
+class RejectedError(VatrtError):
+    """A promise the host waited on was rejected; `.reason` holds the unmarshalled reason."""
+
+    def __init__(self, reason: Any) -> None:
+        self.reason = reason
+        name = getattr(reason, "name", None)
+        shown = f"{name}: {reason}" if isinstance(reason, Exception) and name else repr(reason)
+        super().__init__(f"rejected: {shown}")
