@@ -54,6 +54,12 @@ async def open_kernel(
             finally:
                 kernel.stop_workers()
                 task_group.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # Vat tasks never fail on their own, so a group holds the host's one error:
+        # give it back as raised, not wrapped.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
     finally:
         kv.close()
         if slog_file is not None:

@@ -38,7 +38,7 @@ class LocalWorker:
             task_status.started()
             dispatch = self._liveslots.dispatch
             reply = self._reply_send.send_nowait
-            async with self._inbox:
+            with self._inbox, self._reply_send:
                 async for delivery in self._inbox:
                     reply(dispatch(delivery))
 
@@ -48,8 +48,8 @@ class LocalWorker:
 
     def stop(self) -> None:
         """Cancel the vat's task; its incarnation is over."""
-        self._inbox_send.close()
-        self._reply_send.close()
+        self._inbox_send.close()  # ends the task's loop; the task closes its own ends
+        self._replies.close()
         if self._scope is not None:
             self._scope.cancel()
 

@@ -1,0 +1,163 @@
+"""Garbage collection across vats: drops, retires, and counts that stay exact."""
+
+import pytest
+
+import vatrt
+from vatrt.testing import make_config
+
+pytestmark = pytest.mark.anyio
+
+HOLDER = """
+from vatrt.vat import E, Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    held = {}
+
+    class Holder:
+        def bootstrap(self, vats, devices):
+            held["maker"] = vats["maker"]
+
+        async def take(self, key):
+            held[key] = await E(held["maker"]).make(key)
+
+        def forget(self, key):
+            del held[key]
+
+        async def use(self, key):
+            return await E(held[key]).name()
+
+        def give(self, key):
+            return held[key]
+
+    return Far("Holder", Holder())
+"""
+
+MAKER = """
+from vatrt.vat import Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    class Thing:
+        def __init__(self, name):
+            self._name = name
+        def name(self):
+            return self._name
+
+    class Maker:
+        def make(self, name):
+            return Far("Thing", Thing(name))
+    return Far("Maker", Maker())
+"""
+
+
+@pytest.fixture
+def config(tmp_path):
+    return make_config(
+        tmp_path, {"holder": HOLDER, "other": HOLDER, "maker": MAKER}, bootstrap="holder"
+    )
+
+
+def objects_owned_by(kernel, vat_id):
+    return sorted(k[: -len(".owner")] for k, v in kernel.dump().items() if k.endswith(".owner") and v == vat_id)
+
+
+async def test_a_dropped_presence_frees_the_object_in_its_exporter(anyio_backend, config):
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        maker = kernel.vat_id("maker")
+        roots_only = objects_owned_by(kernel, maker)
+        await kernel.call("holder", "take", "a")
+        [thing] = [k for k in objects_owned_by(kernel, maker) if k not in roots_only]
+        assert kernel.refcount(thing) == (1, 1)
+        await kernel.collect_garbage()
+        assert kernel.refcount(thing) == (1, 1), "still held by the holder vat"
+        assert await kernel.call("holder", "use", "a") == "a"
+
+        await kernel.call("holder", "forget", "a")
+        await kernel.collect_garbage()
+        dump = kernel.dump()
+        assert not [k for k in dump if k.startswith(f"{thing}.")], "koN.* keys are deleted"
+        assert f"{maker}.c.{thing}" not in dump
+        assert not [k for k, v in dump.items() if v == thing], "no c-list still names it"
+        kernel.audit()
+
+
+async def test_a_handle_returned_to_the_host_holds_no_count_once_read(anyio_backend, config):
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        await kernel.call("holder", "take", "a")
+        ref = kernel.queue_to_vat_root("holder", "give", ["a"])
+        await kernel.run()
+        handle = kernel.kp_resolution(ref)
+        # the host's result is released: only the holder's import counts
+        assert kernel.refcount(handle.kref) == (1, 1)
+        kernel.audit()
+
+
+SHARER = """
+from vatrt.vat import E, Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    held = {}
+    class Sharer:
+        def bootstrap(self, vats, devices):
+            held.update(vats)
+        async def share(self):
+            thing = await E(held["maker"]).make("shared")
+            await E(held["keeper"]).keep(thing)
+            held["thing"] = thing
+        def forget(self):
+            held.pop("thing", None)
+    return Far("Sharer", Sharer())
+"""
+
+KEEPER = """
+from vatrt.vat import Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    kept = []
+    class Keeper:
+        def keep(self, thing):
+            kept.append(thing)
+        def release(self):
+            kept.clear()
+    return Far("Keeper", Keeper())
+"""
+
+
+async def test_an_object_lives_until_its_last_importer_drops_it(anyio_backend, tmp_path):
+    config = make_config(
+        tmp_path, {"sharer": SHARER, "keeper": KEEPER, "maker": MAKER}, bootstrap="sharer"
+    )
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        maker = kernel.vat_id("maker")
+        before = set(objects_owned_by(kernel, maker))
+        await kernel.call("sharer", "share")
+        [thing] = set(objects_owned_by(kernel, maker)) - before
+        assert kernel.refcount(thing) == (2, 2)
+        await kernel.call("sharer", "forget")
+        await kernel.collect_garbage()
+        assert kernel.refcount(thing) == (1, 1)
+        kernel.audit()
+        await kernel.call("keeper", "release")
+        await kernel.collect_garbage()
+        assert thing not in objects_owned_by(kernel, maker)
+        kernel.audit()
+
+
+async def test_automatic_reaping_keeps_counts_exact(anyio_backend, tmp_path):
+    config = make_config(
+        tmp_path,
+        {"holder": HOLDER, "maker": MAKER},
+        bootstrap="holder",
+        reap_interval=1,
+    )
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        for i in range(5):
+            await kernel.call("holder", "take", f"t{i}")
+            await kernel.call("holder", "forget", f"t{i}")
+        await kernel.run()
+        maker = kernel.vat_id("maker")
+        assert objects_owned_by(kernel, maker) == [kernel.dump()[f"{maker}.root"]]
+        kernel.audit()
