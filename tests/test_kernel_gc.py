@@ -57,7 +57,11 @@ def config(tmp_path):
 
 
 def objects_owned_by(kernel, vat_id):
-    return sorted(k[: -len(".owner")] for k, v in kernel.dump().items() if k.endswith(".owner") and v == vat_id)
+    return sorted(
+        k[: -len(".owner")]
+        for k, v in kernel.dump().items()
+        if k.endswith(".owner") and v == vat_id
+    )
 
 
 async def test_a_dropped_presence_frees_the_object_in_its_exporter(anyio_backend, config):

@@ -204,9 +204,7 @@ async def test_run_with_max_cranks_stops_early_and_resumes(anyio_backend, config
         kernel.audit()
 
 
-async def test_a_call_to_an_unknown_vat_is_a_clear_error_that_queues_nothing(
-    anyio_backend, config
-):
+async def test_a_call_to_an_unknown_vat_is_a_clear_error_that_queues_nothing(anyio_backend, config):
     async with vatrt.open_kernel(config) as kernel:
         await kernel.run()
         before = kernel.dump()
@@ -216,9 +214,7 @@ async def test_a_call_to_an_unknown_vat_is_a_clear_error_that_queues_nothing(
         kernel.audit()
 
 
-async def test_a_non_passable_argument_is_a_type_error_that_queues_nothing(
-    anyio_backend, config
-):
+async def test_a_non_passable_argument_is_a_type_error_that_queues_nothing(anyio_backend, config):
     async with vatrt.open_kernel(config) as kernel:
         await kernel.run()
         before = kernel.dump()

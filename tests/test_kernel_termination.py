@@ -52,10 +52,12 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             vat_powers.exit_vat_with_failure(reason)
         def illegal_after_send(self, counter):
             E.sendonly(counter).bump()
-            current.liveslots.syscall(["send", "o-999", {"methargs": {"body": "[]", "slots": []}, "result": None}])
+            bogus = {"methargs": {"body": "[]", "slots": []}, "result": None}
+            current.liveslots.syscall(["send", "o-999", bogus])
         def swallow_illegal(self):
             try:
-                current.liveslots.syscall(["resolve", [["p-12345", False, {"body": "1", "slots": []}]]])
+                never_had = ["p-12345", False, {"body": "1", "slots": []}]
+                current.liveslots.syscall(["resolve", [never_had]])
             except Exception:
                 return "swallowed"
     return Far("Victim", Victim())
@@ -173,7 +175,7 @@ async def test_a_critical_vats_death_panics_the_kernel(anyio_backend, tmp_path):
     async with vatrt.open_kernel(config) as kernel:
         await kernel.run()
         kernel.queue_to_vat_root("victim", "fail", ["meltdown"])
-        with pytest.raises(vatrt.KernelPanic, match="critical vat 'victim'.*meltdown"):
+        with pytest.raises(vatrt.KernelPanic, match=r"critical vat 'victim'.*meltdown"):
             await kernel.run()
         with pytest.raises(vatrt.KernelPanic):
             await kernel.run()

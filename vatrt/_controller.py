@@ -41,7 +41,8 @@ async def open_kernel(
     slog_file: IO[bytes] | None = None
     own_slog = False
     if isinstance(slog, (str, Path)):
-        slog_file = open(slog, "wb")  # noqa: SIM115 - closed in finally below
+        # Opened once before the kernel runs; closed in the finally below.
+        slog_file = open(slog, "wb")  # noqa: SIM115, ASYNC230
         own_slog = True
     elif slog is not None:
         slog_file = slog

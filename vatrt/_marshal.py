@@ -90,16 +90,17 @@ def encode(value: Any, to_slot: ToSlot, path: str = "") -> CapData:
         if t is float:
             if math.isfinite(x):
                 return x
-            return {_QCLASS: "float", "value": repr(x).replace("inf", "Infinity").replace("nan", "NaN")}
+            return {
+                _QCLASS: "float",
+                "value": repr(x).replace("inf", "Infinity").replace("nan", "NaN"),
+            }
         if t is list:
             return [walk(v, f"{where}[{i}]") for i, v in enumerate(x)]
         if t is dict:
             out = {}
             for k, v in x.items():
                 if type(k) is not str:
-                    raise TypeError(
-                        f"dict keys must be str, not {type(k).__name__}{_where(where)}"
-                    )
+                    raise TypeError(f"dict keys must be str, not {type(k).__name__}{_where(where)}")
                 out[k] = walk(v, f"{where}[{k!r}]")
             if _QCLASS in out:
                 return {_QCLASS: "record", "entries": [[k, v] for k, v in out.items()]}

@@ -103,7 +103,9 @@ def _check(cfg: KernelConfig, source: str) -> None:
             f"invalid config in {source}: bootstrap vat {cfg.bootstrap!r} is not in [vats]"
         )
     if cfg.reap_interval < 1 or cfg.commit_every < 1:
-        raise ConfigError(f"invalid config in {source}: reap_interval and commit_every must be >= 1")
+        raise ConfigError(
+            f"invalid config in {source}: reap_interval and commit_every must be >= 1"
+        )
 
 
 def resolve_bundle_path(cfg: KernelConfig, name: str) -> Path:

@@ -13,8 +13,7 @@ promise it does not have, or an import it already dropped, gets `IllegalSyscall`
 
 from __future__ import annotations
 
-from typing import Any
-
+from .._marshal import CapData
 from .keeper import KernelKeeper
 from .refcounts import RefCounts, is_object
 
@@ -24,7 +23,7 @@ class IllegalSyscall(Exception):
 
 
 class CList:
-    __slots__ = ("kv", "keeper", "refcounts", "vat_id")
+    __slots__ = ("keeper", "kv", "refcounts", "vat_id")
 
     def __init__(self, vat_id: str, keeper: KernelKeeper, refcounts: RefCounts) -> None:
         self.vat_id = vat_id
@@ -72,7 +71,7 @@ class CList:
             return kref
         raise IllegalSyscall(f"vat {vat_id} used {vref!r}, which is not in its c-list")
 
-    def capdata_to_kernel(self, capdata: dict[str, Any]) -> dict[str, Any]:
+    def capdata_to_kernel(self, capdata: CapData) -> CapData:
         slots = capdata["slots"]
         if not slots:
             return capdata
@@ -95,7 +94,7 @@ class CList:
         self.add(kref, vref, counted=True)
         return vref
 
-    def capdata_to_vat(self, capdata: dict[str, Any]) -> dict[str, Any]:
+    def capdata_to_vat(self, capdata: CapData) -> CapData:
         slots = capdata["slots"]
         if not slots:
             return capdata

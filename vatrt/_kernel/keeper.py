@@ -49,6 +49,7 @@ from typing import Any
 
 import orjson
 
+from .._marshal import CapData
 from .._store.kvstore import KVStore
 
 SCHEMA_VERSION = 2
@@ -143,10 +144,10 @@ class KernelKeeper:
         else:
             self.kv.delete(f"{kpid}.queue")
 
-    def promise_data(self, kpid: str) -> dict[str, Any]:
+    def promise_data(self, kpid: str) -> CapData:
         return loads(self.kv.get(f"{kpid}.data") or "null")  # type: ignore[no-any-return]
 
-    def set_resolution(self, kpid: str, rejected: bool, data: dict[str, Any]) -> None:
+    def set_resolution(self, kpid: str, rejected: bool, data: CapData) -> None:
         kv = self.kv
         kv.set(f"{kpid}.state", "rejected" if rejected else "fulfilled")
         kv.set(f"{kpid}.data", dumps(data))

@@ -349,7 +349,10 @@ class Kernel:
                 return ("reject", data)
             presence = _sole_slot(data)
             if presence is None:
-                return ("reject", error_capdata("cannot send to a non-object resolution", "TypeError"))
+                return (
+                    "reject",
+                    error_capdata("cannot send to a non-object resolution", "TypeError"),
+                )
             kref = presence
 
     async def _process_notify(self, event: dict[str, Any]) -> tuple[str, str] | None:
@@ -375,7 +378,7 @@ class Kernel:
         subscribers = keeper.subscribers(kpid)
         queue = keeper.promise_queue(kpid)
         self.refcounts.incref_all(data["slots"])
-        keeper.set_resolution(kpid, rejected, dict(data))
+        keeper.set_resolution(kpid, rejected, data)
         for vat_id in subscribers:
             if vat_id != resolver and vat_id in self._workers:
                 self.refcounts.incref(kpid)
@@ -504,7 +507,9 @@ class Kernel:
     def vat_names(self) -> list[str]:
         return self.keeper.vat_names()
 
-    def queue_to_vat_root(self, name: str, method: str, args: list[Any] | tuple[Any, ...] = ()) -> str:
+    def queue_to_vat_root(
+        self, name: str, method: str, args: list[Any] | tuple[Any, ...] = ()
+    ) -> str:
         """Queue ``root.method(*args)`` to a vat; return the result's kpid, held for
         the host until `kp_resolution` reads it."""
         vat_id = self.vat_id(name)
@@ -587,9 +592,9 @@ class Kernel:
                 problems.append(f"{kref} is referenced {want} but does not exist")
             elif want != have:
                 problems.append(f"{kref} refCount is {have}, recount gives {want}")
-            elif want[1] == 0 and kref not in pending and is_object(kref):
-                problems.append(f"{kref} is unreferenced but was never collected")
-            elif want[0] == 0 and not is_object(kref):
+            elif (want[1] == 0 and kref not in pending and is_object(kref)) or (
+                want[0] == 0 and not is_object(kref)
+            ):
                 problems.append(f"{kref} is unreferenced but was never collected")
         if problems:
             raise AuditError(problems)
@@ -611,7 +616,7 @@ class Kernel:
         self._workers.clear()
 
 
-def _sole_slot(data: dict[str, Any]) -> str | None:
+def _sole_slot(data: CapData) -> str | None:
     """The kref a resolution *is*, when it is exactly one object reference."""
     slots = data["slots"]
     if len(slots) != 1 or not is_object(slots[0]):

@@ -187,7 +187,7 @@ class RefCounts:
             for kref in event_krefs(event):
                 hold(kref)
         stored: dict[str, tuple[int, int]] = {}
-        for key, value in kv.items_with_prefix("k"):
+        for key, _value in kv.items_with_prefix("k"):
             if not key.endswith(".refCount"):
                 continue
             kref = key[: -len(".refCount")]

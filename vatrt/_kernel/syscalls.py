@@ -9,8 +9,10 @@ even if vat code swallows the exception.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._marshal import CapData
 from .clist import IllegalSyscall
 from .refcounts import event_krefs, is_object
 
@@ -24,7 +26,7 @@ class SyscallHandler:
         self.kv = kernel.kv
         self.keeper = kernel.keeper
         self.refcounts = kernel.refcounts
-        self._table = {
+        self._table: dict[str, Callable[..., Any]] = {
             "send": self._send,
             "subscribe": self._subscribe,
             "resolve": self._resolve,
@@ -55,7 +57,9 @@ class SyscallHandler:
             kernel.illegal[vat_id] = why
             raise IllegalSyscall(why) from None
         if kernel.slog.enabled:
-            kernel.slog.write({"type": "syscall", "vatID": vat_id, "syscall": vso, "result": result})
+            kernel.slog.write(
+                {"type": "syscall", "vatID": vat_id, "syscall": vso, "result": result}
+            )
         return result
 
     # -- messages and promises -------------------------------------------------------
@@ -96,12 +100,14 @@ class SyscallHandler:
             if kpid is None or vpid[0] != "p":
                 raise IllegalSyscall(f"vat {vat_id} resolved {vpid!r}, which it does not have")
             if self.keeper.decider_of(kpid) != vat_id:
-                raise IllegalSyscall(f"vat {vat_id} resolved {vpid} ({kpid}) but does not decide it")
+                raise IllegalSyscall(
+                    f"vat {vat_id} resolved {vpid} ({kpid}) but does not decide it"
+                )
             kdata = clist.capdata_to_kernel(data)
             self.kernel.resolve_promise(kpid, bool(rejected), kdata, resolver=vat_id)
             clist.delete(kpid)
 
-    def _exit(self, vat_id: str, failure: bool, info: dict[str, Any]) -> None:
+    def _exit(self, vat_id: str, failure: bool, info: CapData) -> None:
         kdata = self.kernel.clist(vat_id).capdata_to_kernel(info)
         self.kernel.exits[vat_id] = (bool(failure), kdata)
 

@@ -19,8 +19,8 @@ def load_build_root_object(source: str, filename: str, module_name: str) -> Call
     module.__file__ = filename
     try:
         code = compile(source, filename, "exec")
-        exec(code, module.__dict__)  # noqa: S102 - running the vat's code is the point
-    except Exception as exc:  # noqa: BLE001 - any failure is a bundle error
+        exec(code, module.__dict__)
+    except Exception as exc:
         where = ""
         if isinstance(exc, SyntaxError) and exc.lineno:
             where = f" (line {exc.lineno})"

@@ -40,7 +40,7 @@ class _FarRecord:
         return f"<Far {getattr(self, FAR_ATTR, '?')}>"
 
 
-def Far(iface: str, obj: Any = None, /, **functions: Callable[..., Any]) -> Any:  # noqa: N802
+def Far(iface: str, obj: Any = None, /, **functions: Callable[..., Any]) -> Any:
     """Mark `obj` as a remotable that other vats may call (its public methods).
 
     ``Far("Counter", counter)`` marks an existing object; ``Far("Counter",

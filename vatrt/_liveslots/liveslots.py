@@ -105,7 +105,7 @@ class LiveSlots:
             else:
                 raise VatFatal(f"unknown delivery type {kind!r}")
             self.micro.run_until_quiescent()
-        except Exception as exc:  # noqa: BLE001 - anything escaping liveslots is fatal
+        except Exception as exc:
             self.micro.queue.clear()
             return ["error", f"{type(exc).__name__}: {exc}"]
         finally:
@@ -132,9 +132,7 @@ class LiveSlots:
             raise VatFatal(f"build_root_object raised {type(reason).__name__}: {reason}")
         root = outcome.value
         if far_iface(root) is None:
-            raise VatFatal(
-                f"build_root_object must return a Far object, not {type(root).__name__}"
-            )
+            raise VatFatal(f"build_root_object must return a Far object, not {type(root).__name__}")
         self.root = root
         self._exports[ROOT_VREF] = root
         self._export_vref_of[id(root)] = ROOT_VREF
@@ -178,7 +176,7 @@ class LiveSlots:
             return
         try:
             value = fn(*args)
-        except Exception as exc:  # noqa: BLE001 - a method's exception rejects its result
+        except Exception as exc:
             if result is not None:
                 result.reject(exc)
             return
@@ -205,26 +203,24 @@ class LiveSlots:
             if target.settled:
                 if target.rejected:
                     return self._settled_result(result, want_result, REJECTED, target.value)
-                return self.send(
-                    target.value, method, args, want_result=want_result, result=result
-                )
+                return self.send(target.value, method, args, want_result=want_result, result=result)
             if target.vref is not None and not target.decided_here:
                 # Pipelining: the kernel routes it to the promise's decider.
                 return self._send_to_kernel(target.vref, method, args, want_result, result)
             if result is None:
                 result = VatPromise(self.micro)
             forwarded = result
-            target.then(
-                lambda p: self.send(p, method, args, want_result=True, result=forwarded)
-            )
+
+            def forward(settled: VatPromise) -> None:
+                self.send(settled, method, args, want_result=True, result=forwarded)
+
+            target.then(forward)
             return result if want_result else None
         if far_iface(target) is not None:
             if result is None:
                 result = VatPromise(self.micro)
             local = result
-            self.micro.queue.append(
-                (lambda _: self._invoke(target, method, args, local), local)
-            )
+            self.micro.queue.append((lambda _: self._invoke(target, method, args, local), local))
             return result if want_result else None
         error = TypeError(f"cannot send {method!r} to {type(target).__name__}: not an object")
         return self._settled_result(result, want_result, REJECTED, error)

@@ -140,7 +140,7 @@ def run_coroutine(coro: Coroutine[Any, Any, Any], result: VatPromise) -> None:
             except StopIteration as stop:
                 result._settle(FULFILLED, stop.value)
                 return
-            except BaseException as exc:  # noqa: BLE001 - vat exceptions reject the result
+            except BaseException as exc:
                 result._settle(REJECTED, exc)
                 return
             if type(yielded) is VatPromise:
