@@ -62,7 +62,7 @@ async def test_a_config_in_toml_boots_with_paths_relative_to_the_file(anyio_back
     path.write_text('[bundles]\ngood = "sub/good.py"\n[vats.a]\nbundle = "good"\n')
     async with vatrt.open_kernel(path) as kernel:
         await kernel.run()
-        assert kernel.vat_names() == ["a"]
+        assert kernel.vat_names() == ["vat_admin", "a"]
         kernel.audit()
 
 

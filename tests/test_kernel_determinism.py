@@ -17,7 +17,7 @@ def build_root_object(vat_powers, vat_parameters, baggage):
     seed = (vat_parameters or {}).get("seed", 1)
     class Trader:
         def bootstrap(self, vats, devices):
-            peers.update({k: v for k, v in vats.items() if k != "boot"})
+            peers.update({k: v for k, v in vats.items() if k not in ("boot", "vat_admin")})
             return len(peers)
         async def trade(self, rounds):
             x, log = seed, []

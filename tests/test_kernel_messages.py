@@ -98,7 +98,7 @@ async def test_bootstrap_gets_a_presence_for_every_vat_root(anyio_backend, confi
     async with vatrt.open_kernel(config) as kernel:
         await kernel.run()
         assert kernel.kp_status(kernel.bootstrap_kpid) == "fulfilled"
-        assert kernel.kp_resolution(kernel.bootstrap_kpid) == ["alice", "bob"]
+        assert kernel.kp_resolution(kernel.bootstrap_kpid) == ["alice", "bob", "vat_admin"]
         kernel.audit()
 
 
@@ -197,9 +197,10 @@ async def test_queue_to_vat_root_holds_the_result_until_read(anyio_backend, conf
 
 async def test_run_with_max_cranks_stops_early_and_resumes(anyio_backend, config):
     async with vatrt.open_kernel(config) as kernel:
+        # vat-admin, alice and bob start, then the bootstrap message: four cranks
         assert await kernel.run(max_cranks=2) == 2
-        assert kernel.stats().run_queue_length == 1
-        assert await kernel.run() == 1
+        assert kernel.stats().run_queue_length == 2
+        assert await kernel.run() == 2
         assert await kernel.run() == 0
         kernel.audit()
 

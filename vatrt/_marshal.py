@@ -11,6 +11,7 @@ is plain JSON except for a few tagged records, each a dict with the key
     {"@qclass": "float", "value": "NaN" | "Infinity" | "-Infinity"}
     {"@qclass": "error", "name": "ValueError", "message": "..."}
     {"@qclass": "record", "entries": [[k, v], ...]}      # a dict whose keys include "@qclass"
+    {"@qclass": "retain"}                                # the RETAIN marker (vatParameters)
 
 The walker is one small recursive function dispatching on ``type(x)`` (cattrs is
 type-driven and does not fit an untyped object graph); orjson does the text. Who
@@ -41,6 +42,18 @@ ToSlot = Callable[[Any], "tuple[str, str] | None"]
 FromSlot = Callable[[str, str], Any]
 
 _QCLASS = "@qclass"
+
+
+class _Retain:
+    """`RETAIN`: upgrade a vat with the vatParameters the kernel retained for it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "RETAIN"
+
+
+RETAIN = _Retain()
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -109,6 +122,8 @@ def encode(value: Any, to_slot: ToSlot, path: str = "") -> CapData:
             return {_QCLASS: "tuple", "items": [walk(v, f"{where}[{i}]") for i, v in enumerate(x)]}
         if t is bytes:
             return {_QCLASS: "bytes", "hex": x.hex()}
+        if x is RETAIN:
+            return {_QCLASS: "retain"}
         slot = to_slot(x)
         if slot is not None:
             ref, iface = slot
@@ -160,6 +175,8 @@ def decode(capdata: CapData, from_slot: FromSlot) -> Any:
             return RemoteError(x["message"], name=x["name"])
         if qclass == "record":
             return {k: walk(v) for k, v in x["entries"]}
+        if qclass == "retain":
+            return RETAIN
         raise ValueError(f"unknown @qclass {qclass!r} in capdata body")
 
     return walk(orjson.loads(capdata["body"]))

@@ -16,7 +16,7 @@ import anyio
 import attrs
 from anyio.abc import TaskGroup
 
-from .._marshal import CapData, RemoteError, data_capdata, decode, encode, error_capdata
+from .._marshal import RETAIN, CapData, RemoteError, data_capdata, decode, encode, error_capdata
 from .._store.kvstore import KVStore
 from .._worker.base import Worker
 from .._worker.local import make_local_worker, validate_bundle
@@ -24,10 +24,14 @@ from ..config import KernelConfig, resolve_bundle_path
 from ..errors import AuditError, ConfigError, KernelPanic, RejectedError, VatrtError, VatTerminated
 from .bundles import BundleStore
 from .clist import CList, IllegalSyscall
+from .crank import Rollback
 from .keeper import SCHEMA_VERSION, KernelKeeper, dumps, loads
 from .refcounts import RefCounts, event_krefs, is_object, message_krefs
+from .shipped import vat_admin_bundle_path
 from .slog import Slog
 from .syscalls import SyscallHandler
+from .upgrade import upgrade_in_crank
+from .vat_admin_hooks import HookError, VatAdminHooks, kref_arg
 
 VAT_TERMINATED = error_capdata("vat terminated", "VatTerminated")
 ROOT_VREF = "o+0"
@@ -69,7 +73,10 @@ class Kernel:
         self.bundles = BundleStore(self.keeper, validate_bundle)
         self.slog = Slog(slog)
         self._task_group = task_group
-        self._workers: dict[str, Worker] = {}
+        self.workers: dict[str, Worker] = {}
+        self.hooks = VatAdminHooks(self)
+        # Outcomes of kernel-initiated upgrades, by request id, until read.
+        self.upgrade_outcomes: dict[str, tuple[bool, Any]] = {}
         self._clists: dict[str, CList] = {}
         self._lock = anyio.Lock()
         self._panic: KernelPanic | None = None
@@ -87,6 +94,7 @@ class Kernel:
         if self.kv.get("kernel.initialized") is not None:
             return
         cfg = self.config
+        vat_admin_bundle = self.bundles.install_file(vat_admin_bundle_path())
         bundle_ids = {}
         for name in cfg.bundles:
             bundle_ids[name] = self.bundles.install_file(resolve_bundle_path(cfg, name))
@@ -100,6 +108,14 @@ class Kernel:
         kv.set("kernel.schemaVersion", str(SCHEMA_VERSION))
         for name, bundle_id in bundle_ids.items():
             self.bundles.name(name, bundle_id)
+        admin_options = {
+            "name": "vat_admin",
+            "critical": True,
+            "reapInterval": cfg.reap_interval,
+            "dynamic": False,
+            "privileged": True,
+        }
+        self.add_vat("vat_admin", vat_admin_bundle, admin_options, data_capdata({}))
         for name, vat in cfg.vats.items():
             options = {
                 "name": name,
@@ -111,7 +127,7 @@ class Kernel:
         if cfg.bootstrap is not None:
             roots = {
                 name: KernelRef(kv.get(f"{self.keeper.vat_id_of(name)}.root") or "", name)
-                for name in cfg.vats
+                for name in ["vat_admin", *cfg.vats]
             }
             kpid = self.queue_to_vat_root(cfg.bootstrap, "bootstrap", [roots, {}])
             kv.set("kernel.bootstrapResult", kpid)
@@ -149,20 +165,21 @@ class Kernel:
             clist = self._clists[vat_id] = CList(vat_id, self.keeper, self.refcounts)
         return clist
 
-    async def _start_worker(self, vat_id: str) -> Worker:
-        kv = self.kv
+    def make_worker(self, vat_id: str, incarnation: int, bundle_id: str) -> Any:
+        """A worker for one incarnation of a vat, its code loaded but not started."""
         options = self.keeper.vat_options(vat_id)
-        source, filename = self.bundles.get(kv.get(f"{vat_id}.source") or "")
-        incarnation = int(kv.get(f"{vat_id}.incarnation") or 0)
+        source, filename = self.bundles.get(bundle_id)
 
         def syscall(vso: list[Any]) -> Any:
             return self.syscalls.handle(vat_id, vso)
 
-        worker = make_local_worker(vat_id, options["name"], incarnation, source, filename, syscall)
+        return make_local_worker(vat_id, options["name"], incarnation, source, filename, syscall)
+
+    async def start_worker(self, vat_id: str, worker: Any) -> None:
         await worker.start(self._task_group)
-        self._workers[vat_id] = worker
-        self.slog.write({"type": "vat-start", "vatID": vat_id, "name": options["name"]})
-        return worker
+        self.workers[vat_id] = worker
+        name = self.keeper.vat_options(vat_id)["name"]
+        self.slog.write({"type": "vat-start", "vatID": vat_id, "name": name})
 
     # -- the crank loop -----------------------------------------------------------------
 
@@ -204,28 +221,39 @@ class Kernel:
         if slog.enabled:
             slog.write({"type": "crank-start", "crankNum": crank_num, "event": event})
         try:
-            fatal = await self._process(event)
+            outcome = await self._process(event)
         except BaseException:
             kv.abort_crank()
             self.refcounts.maybe_free.clear()
+            self.illegal.clear()
+            self.exits.clear()
             raise
-        if fatal is not None:
-            vat_id, why = fatal
+        rollback = self._vat_fatal(*outcome) if isinstance(outcome, tuple) else outcome
+        if rollback is not None:
             kv.abort_crank()
             self.refcounts.maybe_free.clear()
             kv.begin_crank()
             event = self._take_event()
             assert event is not None
-            self.terminate_vat(vat_id, failure=True, reason=error_capdata(why, "VatFatalError"))
-            self._undeliverable(event)
+            rollback.recover(event)
         self.refcounts.process_maybe_free()
         kv.set("kernel.crankNumber", str(crank_num + 1))
         kv.commit_crank()
         if slog.enabled:
-            slog.write({"type": "crank-finish", "crankNum": crank_num, "fatal": fatal})
+            why = rollback.why if rollback is not None else None
+            slog.write({"type": "crank-finish", "crankNum": crank_num, "rolledBack": why})
         return True
 
-    async def _process(self, event: dict[str, Any]) -> tuple[str, str] | None:
+    def _vat_fatal(self, vat_id: str, why: str) -> Rollback:
+        """A vat broke its delivery: undo the crank, then terminate the vat."""
+
+        def recover(event: dict[str, Any]) -> None:
+            self.terminate_vat(vat_id, failure=True, reason=error_capdata(why, "VatFatalError"))
+            self._undeliverable(event)
+
+        return Rollback(f"vat {vat_id} fatal: {why}", recover)
+
+    async def _process(self, event: dict[str, Any]) -> tuple[str, str] | Rollback | None:
         kind = event["type"]
         if kind == "send":
             return await self._process_send(event)
@@ -235,11 +263,17 @@ class Kernel:
             return await self._process_start_vat(event)
         if kind == "bringOutYourDead":
             vat_id = event["vatID"]
-            if vat_id not in self._workers:
+            if vat_id not in self.workers:
                 return None
-            return await self._deliver(vat_id, ["bringOutYourDead"])
+            return await self.deliver(vat_id, ["bringOutYourDead"])
         if kind == "gc":
-            return await self._deliver(event["vatID"], [event["kind"], event["vrefs"]])
+            return await self.deliver(event["vatID"], [event["kind"], event["vrefs"]])
+        if kind == "upgradeVat":
+            return await upgrade_in_crank(self, event)
+        if kind == "terminateVat":
+            self.refcounts.decref_all(event_krefs(event))
+            self.terminate_vat(event["vatID"], failure=True, reason=event["reason"])
+            return None
         raise KernelPanic(f"unknown run-queue event {kind!r}")
 
     def _undeliverable(self, event: dict[str, Any]) -> None:
@@ -250,8 +284,8 @@ class Kernel:
 
     # -- deliveries ---------------------------------------------------------------------
 
-    async def _deliver(self, vat_id: str, delivery: list[Any]) -> tuple[str, str] | None:
-        worker = self._workers[vat_id]
+    async def deliver(self, vat_id: str, delivery: list[Any]) -> tuple[str, str] | None:
+        worker = self.workers[vat_id]
         if self.slog.enabled:
             self.slog.write({"type": "deliver", "vatID": vat_id, "delivery": delivery})
         result = await worker.deliver(delivery)
@@ -285,11 +319,16 @@ class Kernel:
         if not self.keeper.is_live_vat(vat_id):
             self.refcounts.decref_all(event_krefs(event))
             return None
-        await self._start_worker(vat_id)
+        worker = self.make_worker(vat_id, 0, self.kv.get(f"{vat_id}.source") or "")
+        await self.start_worker(vat_id, worker)
         clist = self.clist(vat_id)
         vat_params = clist.capdata_to_vat(params) if params is not None else data_capdata(None)
         self.refcounts.decref_all(event_krefs(event))
-        return await self._deliver(vat_id, ["startVat", vat_params])
+        fatal = await self.deliver(vat_id, ["startVat", vat_params, []])
+        if fatal is None and self.keeper.vat_options(vat_id).get("dynamic"):
+            root = self.kv.get(f"{vat_id}.root") or ""
+            self.hooks.notify("vat_created", [vat_id, kref_arg(root, "Root")])
+        return fatal
 
     async def _process_send(self, event: dict[str, Any]) -> tuple[str, str] | None:
         msg = event["msg"]
@@ -323,7 +362,7 @@ class Kernel:
             {"methargs": clist.capdata_to_vat(msg["methargs"]), "result": vpid},
         ]
         self.refcounts.decref_all(event_krefs(event))
-        return await self._deliver(vat_id, delivery)
+        return await self.deliver(vat_id, delivery)
 
     def _route(self, target: str) -> tuple[Any, ...]:
         """Where a send to `target` goes: ("deliver", vat, kref), ("queue", kpid) or
@@ -333,13 +372,13 @@ class Kernel:
         while True:
             if is_object(kref):
                 owner = keeper.owner_of(kref)
-                if owner is None or owner not in self._workers:
+                if owner is None or owner not in self.workers:
                     return ("reject", VAT_TERMINATED)
                 return ("deliver", owner, kref)
             state = keeper.promise_state(kref)
             if state == "unresolved":
                 decider = keeper.decider_of(kref)
-                if decider is not None and decider in self._workers:
+                if decider is not None and decider in self.workers:
                     return ("deliver", decider, kref)  # pipelining
                 return ("queue", kref)
             if state is None:
@@ -358,7 +397,7 @@ class Kernel:
     async def _process_notify(self, event: dict[str, Any]) -> tuple[str, str] | None:
         vat_id, kpid = event["vatID"], event["kpid"]
         clist = self.clist(vat_id)
-        vpid = clist.vref_of(kpid) if vat_id in self._workers else None
+        vpid = clist.vref_of(kpid) if vat_id in self.workers else None
         if vpid is None:
             self.refcounts.decref_all(event_krefs(event))
             return None
@@ -366,7 +405,7 @@ class Kernel:
         data = clist.capdata_to_vat(self.keeper.promise_data(kpid))
         clist.delete(kpid)  # the vat forgets a promise once it hears its resolution
         self.refcounts.decref_all(event_krefs(event))
-        return await self._deliver(vat_id, ["notify", [[vpid, state == "rejected", data]]])
+        return await self.deliver(vat_id, ["notify", [[vpid, state == "rejected", data]]])
 
     # -- promises -----------------------------------------------------------------------
 
@@ -380,7 +419,7 @@ class Kernel:
         self.refcounts.incref_all(data["slots"])
         keeper.set_resolution(kpid, rejected, data)
         for vat_id in subscribers:
-            if vat_id != resolver and vat_id in self._workers:
+            if vat_id != resolver and vat_id in self.workers:
                 self.refcounts.incref(kpid)
                 keeper.push_event({"type": "notify", "vatID": vat_id, "kpid": kpid})
         for msg in queue:
@@ -405,7 +444,7 @@ class Kernel:
                 if vref is not None:
                     vrefs.append(vref)
             keeper.set_gc_actions(actions)
-            if vrefs and vat_id in self._workers:
+            if vrefs and vat_id in self.workers:
                 return {"type": "gc", "vatID": vat_id, "kind": kind + "s", "vrefs": vrefs}
         if kv.get("gcActions") is not None:
             keeper.set_gc_actions([])
@@ -451,7 +490,7 @@ class Kernel:
         if not options:
             return
         name = options["name"]
-        worker = self._workers.pop(vat_id, None)
+        worker = self.workers.pop(vat_id, None)
         if worker is not None:
             worker.stop()
         clist = self.clist(vat_id)
@@ -461,10 +500,7 @@ class Kernel:
                     self.resolve_promise(kref, True, VAT_TERMINATED, resolver=vat_id)
                 clist.delete(kref)
             elif keeper.owner_of(kref) == vat_id:
-                kv.delete(f"{kref}.owner")
-                kv.delete(f"{vat_id}.c.{kref}")
-                kv.delete(f"{vat_id}.c.{entry[2:]}")
-                self.refcounts.maybe_free.add(kref)
+                self.abandon_export(vat_id, kref, entry[2:])
             else:
                 clist.delete(kref)
         root = kv.get(f"{vat_id}.root")
@@ -478,9 +514,80 @@ class Kernel:
         keeper.remove_vat(name)
         self._clists.pop(vat_id, None)
         self.slog.write({"type": "vat-terminated", "vatID": vat_id, "failure": failure})
+        if options.get("dynamic"):
+            self.hooks.notify(
+                "vat_terminated", [vat_id, failure, self._host_unmarshal_slots(reason)]
+            )
         if options.get("critical"):
             why = decode(reason, lambda kref, iface: KernelRef(kref, iface))
             self._panic = KernelPanic(f"critical vat {name!r} ({vat_id}) died: {why}")
+
+    def abandon_export(self, vat_id: str, kref: str, vref: str) -> None:
+        """The owner is done with an export: it lives on ownerless while others hold
+        it, and messages to it reject with ``vat terminated``."""
+        kv = self.kv
+        kv.delete(f"{kref}.owner")
+        kv.delete(f"{vat_id}.c.{kref}")
+        kv.delete(f"{vat_id}.c.{vref}")
+        self.refcounts.maybe_free.add(kref)
+
+    def _host_unmarshal_slots(self, capdata: CapData) -> Any:
+        return decode(capdata, kref_arg)
+
+    # -- upgrade -------------------------------------------------------------------------
+
+    def retained_parameters_for(self, vat_id: str, parameters: Any, marshal: Any) -> CapData:
+        """The vatParameters capdata an upgrade will use: `RETAIN` means the record."""
+        if parameters is RETAIN:
+            record = self.kv.get(f"{vat_id}.vatParameters")
+            if record is None:
+                raise HookError(
+                    f"vat {vat_id} has no retained vatParameters (created before schema 2)",
+                    "ValueError",
+                )
+            return loads(record)  # type: ignore[no-any-return]
+        return marshal(parameters)  # type: ignore[no-any-return]
+
+    def queue_upgrade(
+        self,
+        vat_id: str,
+        bundle_id: str,
+        parameters: CapData,
+        upgrade_message: Any,
+        *,
+        origin: str,
+    ) -> str:
+        """Queue a bring-out-your-dead and then the upgrade of `vat_id`; the event
+        holds counts on the parameters' objects until it is processed."""
+        keeper = self.keeper
+        n = int(self.kv.get("kernel.upgrade.nextID") or 1)
+        self.kv.set("kernel.upgrade.nextID", str(n + 1))
+        request_id = f"up{n}"
+        keeper.push_event({"type": "bringOutYourDead", "vatID": vat_id})
+        event = {
+            "type": "upgradeVat",
+            "vatID": vat_id,
+            "bundleID": bundle_id,
+            "vatParameters": parameters,
+            "upgradeMessage": upgrade_message,
+            "requestID": request_id,
+            "origin": origin,
+        }
+        self.refcounts.incref_all(event_krefs(event))
+        keeper.push_event(event)
+        return request_id
+
+    def report_upgrade(self, event: dict[str, Any], *, ok: bool, detail: Any) -> None:
+        request_id = event["requestID"]
+        if event["origin"] == "admin":
+            outcome = (
+                {"ok": True, "incarnation_number": detail}
+                if ok
+                else {"ok": False, "error": f"vat-upgrade failure: {detail}"}
+            )
+            self.hooks.notify("vat_upgraded", [request_id, outcome])
+        else:
+            self.upgrade_outcomes[request_id] = (ok, detail)
 
     # -- host API -----------------------------------------------------------------------------
 
@@ -611,9 +718,9 @@ class Kernel:
         )
 
     def stop_workers(self) -> None:
-        for worker in self._workers.values():
+        for worker in self.workers.values():
             worker.stop()
-        self._workers.clear()
+        self.workers.clear()
 
 
 def _sole_slot(data: CapData) -> str | None:

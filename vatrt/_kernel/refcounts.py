@@ -39,6 +39,8 @@ def event_krefs(event: dict[str, Any]) -> list[str]:
         return [event["kpid"]]
     if kind in ("startVat", "upgradeVat"):
         return list(event["vatParameters"]["slots"]) if event.get("vatParameters") else []
+    if kind == "terminateVat":
+        return list(event["reason"]["slots"])
     return []
 
 
@@ -183,6 +185,9 @@ class RefCounts:
             if params is not None:
                 for kref in loads(params)["slots"]:
                     hold(kref)
+        callbacks = kv.get("kernel.vatAdminCallbacks")
+        if callbacks is not None:
+            hold(callbacks)
         for event in keeper.run_queue_events():
             for kref in event_krefs(event):
                 hold(kref)

@@ -38,6 +38,7 @@ class SyscallHandler:
             "vatstoreSet": self._vatstore_set,
             "vatstoreDelete": self._vatstore_delete,
             "vatstoreGetKeys": self._vatstore_get_keys,
+            "callKernelHook": self._call_kernel_hook,
         }
 
     def handle(self, vat_id: str, vso: list[Any]) -> Any:
@@ -143,6 +144,11 @@ class SyscallHandler:
                     actions.append(f"{other} retireImport {kref}")
             self.refcounts.maybe_free.add(kref)
         keeper.set_gc_actions(actions)
+
+    def _call_kernel_hook(self, vat_id: str, name: str, args: CapData) -> list[Any]:
+        if not self.keeper.vat_options(vat_id).get("privileged"):
+            raise IllegalSyscall(f"vat {vat_id} is not privileged to call kernel hooks")
+        return self.kernel.hooks.call(vat_id, name, args)
 
     # -- vatstore -----------------------------------------------------------------------
 

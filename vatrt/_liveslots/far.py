@@ -97,9 +97,9 @@ class _Sender:
             raise AttributeError(f"E() cannot send {method!r}: underscore methods are private")
         target, only = self._target, self._only
 
-        def send(*args: Any) -> VatPromise | None:
+        def send(*args: Any, **kwargs: Any) -> VatPromise | None:
             ls = running_liveslots("E()")
-            return ls.send(target, method, list(args), want_result=not only)
+            return ls.send(target, method, list(args), want_result=not only, kwargs=kwargs)
 
         send.__name__ = method
         return send

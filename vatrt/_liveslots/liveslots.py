@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from .._marshal import CapData, RemoteError, decode, encode, error_capdata
+from .durable import VREF_ATTR, DurableStore
 from .far import Presence, current, far_iface
 from .promises import FULFILLED, REJECTED, Microtasks, VatPromise, run_coroutine
 
@@ -54,6 +55,10 @@ class VatPowers:
         """End this vat as failed; ``done()`` rejects with `reason`."""
         self._ls.exit(True, reason)
 
+    def call_kernel_hook(self, name: str, *args: Any) -> Any:
+        """Privileged vats only (vat-admin): ask the kernel directly, synchronously."""
+        return self._ls.call_kernel_hook(name, list(args))
+
 
 class LiveSlots:
     """One incarnation of one vat, as seen from inside it."""
@@ -65,6 +70,8 @@ class LiveSlots:
         make_baggage: Callable[[LiveSlots], Any] | None = None,
     ) -> None:
         self.syscall = syscall
+        self.durable = DurableStore(self)
+        self._durables: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
         self.micro = Microtasks()
         self._build_root_object = build_root_object
         self._make_baggage = make_baggage
@@ -101,7 +108,7 @@ class LiveSlots:
             elif kind == "bringOutYourDead":
                 self._bring_out_your_dead()
             elif kind == "startVat":
-                self._start_vat(delivery[1])
+                self._start_vat(delivery[1], delivery[2] if len(delivery) > 2 else [])
             else:
                 raise VatFatal(f"unknown delivery type {kind!r}")
             self.micro.run_until_quiescent()
@@ -112,7 +119,10 @@ class LiveSlots:
             current.liveslots = None
         return ["ok"]
 
-    def _start_vat(self, parameters_capdata: CapData) -> None:
+    def _start_vat(self, parameters_capdata: CapData, inherited_imports: list[str]) -> None:
+        """Build the root object. `inherited_imports` are the imports an earlier
+        incarnation left in the c-list: those no durable state refers to are dropped
+        at once, since nothing in this incarnation can reach them."""
         parameters = self.unmarshal(parameters_capdata)
         baggage = self._make_baggage(self) if self._make_baggage else None
         outcome = VatPromise(self.micro)
@@ -133,12 +143,27 @@ class LiveSlots:
         root = outcome.value
         if far_iface(root) is None:
             raise VatFatal(f"build_root_object must return a Far object, not {type(root).__name__}")
+        undefined = self.durable.undefined_kinds()
+        if undefined:
+            raise VatFatal(
+                f"durable kind(s) {', '.join(map(repr, undefined))} defined by the previous "
+                "incarnation were not re-defined"
+            )
         self.root = root
         self._exports[ROOT_VREF] = root
         self._export_vref_of[id(root)] = ROOT_VREF
+        unreachable = [
+            vref
+            for vref in sorted(inherited_imports)
+            if vref not in self._imports and not self.durable.holds(vref)
+        ]
+        if unreachable:
+            self.syscall(["dropImports", unreachable])
+            self.syscall(["retireImports", unreachable])
 
     def _deliver_message(self, target: str, msg: dict[str, Any]) -> None:
-        method, args = self.unmarshal(msg["methargs"])
+        method, args, *rest = self.unmarshal(msg["methargs"])
+        kwargs: dict[str, Any] = rest[0] if rest else {}
         result_vpid = msg["result"]
         result: VatPromise | None = None
         if result_vpid is not None:
@@ -153,10 +178,12 @@ class LiveSlots:
             promise = self._promises.get(target)
             if promise is None:
                 raise VatFatal(f"message to unknown promise {target}")
-            self.send(promise, method, args, want_result=result is not None, result=result)
+            self.send(
+                promise, method, args, want_result=result is not None, result=result, kwargs=kwargs
+            )
             return
         obj = self._export_of(target)
-        self._invoke(obj, method, args, result)
+        self._invoke(obj, method, args, result, kwargs)
 
     def _deliver_notify(self, resolutions: list[Any]) -> None:
         for vpid, rejected, data in resolutions:
@@ -167,7 +194,14 @@ class LiveSlots:
             value = self.unmarshal(data)
             promise._settle(REJECTED if rejected else FULFILLED, value)
 
-    def _invoke(self, obj: Any, method: str, args: list[Any], result: VatPromise | None) -> None:
+    def _invoke(
+        self,
+        obj: Any,
+        method: str,
+        args: list[Any],
+        result: VatPromise | None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
         fn = None if method.startswith("_") else getattr(obj, method, None)
         if fn is None or not callable(fn):
             error = TypeError(f"{far_iface(obj) or 'object'} has no method {method!r}")
@@ -175,7 +209,7 @@ class LiveSlots:
                 result.reject(error)
             return
         try:
-            value = fn(*args)
+            value = fn(*args, **kwargs) if kwargs else fn(*args)
         except Exception as exc:
             if result is not None:
                 result.reject(exc)
@@ -195,24 +229,32 @@ class LiveSlots:
         *,
         want_result: bool,
         result: VatPromise | None = None,
+        kwargs: dict[str, Any] | None = None,
     ) -> VatPromise | None:
-        """An eventual send from vat code (``E(target).method(*args)``)."""
+        """An eventual send from vat code (``E(target).method(*args, **kwargs)``)."""
         if type(target) is Presence:
-            return self._send_to_kernel(target.vref, method, args, want_result, result)
+            return self._send_to_kernel(target.vref, method, args, want_result, result, kwargs)
         if type(target) is VatPromise:
             if target.settled:
                 if target.rejected:
                     return self._settled_result(result, want_result, REJECTED, target.value)
-                return self.send(target.value, method, args, want_result=want_result, result=result)
+                return self.send(
+                    target.value,
+                    method,
+                    args,
+                    want_result=want_result,
+                    result=result,
+                    kwargs=kwargs,
+                )
             if target.vref is not None and not target.decided_here:
                 # Pipelining: the kernel routes it to the promise's decider.
-                return self._send_to_kernel(target.vref, method, args, want_result, result)
+                return self._send_to_kernel(target.vref, method, args, want_result, result, kwargs)
             if result is None:
                 result = VatPromise(self.micro)
             forwarded = result
 
             def forward(settled: VatPromise) -> None:
-                self.send(settled, method, args, want_result=True, result=forwarded)
+                self.send(settled, method, args, want_result=True, result=forwarded, kwargs=kwargs)
 
             target.then(forward)
             return result if want_result else None
@@ -220,7 +262,9 @@ class LiveSlots:
             if result is None:
                 result = VatPromise(self.micro)
             local = result
-            self.micro.queue.append((lambda _: self._invoke(target, method, args, local), local))
+            self.micro.queue.append(
+                (lambda _: self._invoke(target, method, args, local, kwargs), local)
+            )
             return result if want_result else None
         error = TypeError(f"cannot send {method!r} to {type(target).__name__}: not an object")
         return self._settled_result(result, want_result, REJECTED, error)
@@ -242,14 +286,11 @@ class LiveSlots:
         args: list[Any],
         want_result: bool,
         result: VatPromise | None,
+        kwargs: dict[str, Any] | None = None,
     ) -> VatPromise | None:
         if type(method) is not str:
             raise TypeError(f"method name must be a str, not {type(method).__name__}")
-        marshalled = encode(args, self._to_slot, "args")
-        methargs: CapData = {
-            "body": f"[{orjson.dumps(method).decode()},{marshalled['body']}]",
-            "slots": marshalled["slots"],
-        }
+        methargs = encode_methargs(method, args, kwargs, self._to_slot)
         vpid = None
         if want_result or result is not None:
             answer = VatPromise(self.micro)
@@ -278,6 +319,12 @@ class LiveSlots:
         self._promises.pop(vpid, None)
         promise.vref = None
 
+    def call_kernel_hook(self, name: str, args: list[Any]) -> Any:
+        answer = self.syscall(["callKernelHook", name, self.marshal(args, f"{name}() arguments")])
+        if answer[0] == "error":
+            raise RemoteError(answer[1], name=answer[2] if len(answer) > 2 else "Error")
+        return self.unmarshal(answer[1])
+
     def exit(self, failure: bool, value: Any) -> None:
         if self.exited:
             return
@@ -301,6 +348,9 @@ class LiveSlots:
         iface = far_iface(value)
         if iface is None:
             return None
+        durable_vref = getattr(value, VREF_ATTR, None)
+        if durable_vref is not None:
+            return durable_vref, iface
         vref = self._export_vref_of.get(id(value))
         if vref is not None:
             if self._exports.get(vref) is value:
@@ -359,10 +409,16 @@ class LiveSlots:
 
         return died
 
+    def remember_durable(self, vref: str, obj: Any) -> None:
+        self._durables[vref] = obj
+
     def _export_of(self, vref: str) -> Any:
         obj = self._exports.get(vref)
         if obj is not None:
             return obj
+        if vref.startswith("o+d"):
+            obj = self._durables.get(vref)
+            return obj if obj is not None else self.durable.rehydrate(vref)
         dropped = self._dropped_exports.get(vref)
         obj = dropped() if dropped is not None else None
         if obj is None:
@@ -415,6 +471,8 @@ class LiveSlots:
         dead_imports = [v for v in dead_imports if self._is_dead_import(v)]
         for vref in dead_imports:
             del self._imports[vref]
+        # An import that durable state still refers to stays imported.
+        dead_imports = [v for v in dead_imports if not self.durable.holds(v)]
         if dead_imports:
             self.syscall(["dropImports", dead_imports])
             self.syscall(["retireImports", dead_imports])
@@ -430,5 +488,14 @@ class LiveSlots:
         return ref is not None and ref() is None
 
 
-def rejection_reason(value: Any) -> RemoteError:
-    return RemoteError.from_reason(value)
+def encode_methargs(
+    method: str, args: list[Any], kwargs: dict[str, Any] | None, to_slot: Any
+) -> CapData:
+    """``[method, args]``, or ``[method, args, kwargs]`` when there are keyword
+    arguments, as capdata; a non-passable argument is named by where it is."""
+    name = orjson.dumps(method).decode()
+    if not kwargs:
+        marshalled = encode(args, to_slot, "args")
+        return {"body": f"[{name},{marshalled['body']}]", "slots": marshalled["slots"]}
+    marshalled = encode([args, kwargs], to_slot, "(args, kwargs)")
+    return {"body": f"[{name},{marshalled['body'][1:]}", "slots": marshalled["slots"]}

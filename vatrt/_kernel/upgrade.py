@@ -1,0 +1,109 @@
+"""Upgrading a vat: a new incarnation of new code, keeping durable state and krefs.
+
+An ``upgradeVat`` event is always preceded on the run-queue by a
+bring-out-your-dead for the same vat (its own crank, committed: dropping what the
+old incarnation no longer reaches is correct whatever the upgrade does). The
+upgrade crank then, all inside one savepoint:
+
+1. loads the new code into a new worker (a fresh module: ephemeral state is new);
+2. rejects every promise the old incarnation decided with a ``vatUpgraded``
+   record carrying the upgrade message;
+3. abandons the old incarnation's ephemeral exports (``o+N``, not the root and
+   not durable ``o+dN/M``): they become ownerless, their messages reject with
+   ``vat terminated``; forgets its promise c-list entries;
+4. bumps the incarnation, records the bundle, and replaces the retained
+   vatParameters (increment the new objects before decrementing the old);
+5. delivers ``startVat`` to the new worker with the parameters and the imports it
+   inherits; its ``build_root_object`` runs against the old baggage.
+
+If anything fails, the crank is rolled back (code, incarnation, state, retained
+parameters, refcounts all as before), the old worker keeps running, and the
+requester hears ``vat-upgrade failure: <cause>``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .._marshal import data_capdata
+from ..errors import BundleError
+from .crank import Rollback
+from .keeper import dumps, loads
+from .refcounts import event_krefs, is_object
+from .vat_admin_hooks import vat_upgraded_reason
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+ROOT_VREF = "o+0"
+
+
+def is_ephemeral_export(vref: str) -> bool:
+    return vref.startswith("o+") and vref != ROOT_VREF and not vref.startswith("o+d")
+
+
+async def upgrade_in_crank(kernel: Kernel, event: dict[str, Any]) -> Rollback | None:
+    vat_id = event["vatID"]
+    kv, keeper = kernel.kv, kernel.keeper
+    if not keeper.is_live_vat(vat_id) or vat_id not in kernel.workers:
+        kernel.refcounts.decref_all(event_krefs(event))
+        kernel.report_upgrade(event, ok=False, detail=f"vat {vat_id} is gone")
+        return None
+    old_incarnation = int(kv.get(f"{vat_id}.incarnation") or 0)
+    new_incarnation = old_incarnation + 1
+    try:
+        new_worker = kernel.make_worker(vat_id, new_incarnation, event["bundleID"])
+    except BundleError as e:
+        return _failed(kernel, str(e))
+
+    # 2-3: settle what the old incarnation decided; abandon what dies with it.
+    reason = vat_upgraded_reason(event["upgradeMessage"], old_incarnation)
+    clist = kernel.clist(vat_id)
+    inherited_imports = []
+    for kref, entry in clist.entries():
+        vref = entry[2:]
+        if not is_object(kref):
+            if keeper.decider_of(kref) == vat_id:
+                kernel.resolve_promise(kref, True, reason, resolver=vat_id)
+            clist.delete(kref)
+        elif keeper.owner_of(kref) == vat_id:
+            if is_ephemeral_export(vref):
+                kernel.abandon_export(vat_id, kref, vref)
+        else:
+            inherited_imports.append(vref)
+
+    # 4: the new incarnation's records.
+    kv.set(f"{vat_id}.incarnation", str(new_incarnation))
+    kv.set(f"{vat_id}.source", event["bundleID"])
+    new_params = event["vatParameters"]
+    old_params = kv.get(f"{vat_id}.vatParameters")
+    kernel.refcounts.incref_all(new_params["slots"])  # increment-before-decrement
+    kv.set(f"{vat_id}.vatParameters", dumps(new_params))
+    if old_params is not None:
+        kernel.refcounts.decref_all(loads(old_params)["slots"])
+
+    # 5: start the new incarnation; the old one keeps running until it succeeds.
+    old_worker = kernel.workers[vat_id]
+    await kernel.start_worker(vat_id, new_worker)
+    vat_params = clist.capdata_to_vat(new_params)
+    kernel.refcounts.decref_all(event_krefs(event))
+    fatal = await kernel.deliver(vat_id, ["startVat", vat_params, inherited_imports])
+    if fatal is not None:
+        new_worker.stop()
+        kernel.workers[vat_id] = old_worker
+        return _failed(kernel, fatal[1])
+    old_worker.stop()
+    kernel.slog.write({"type": "vat-upgraded", "vatID": vat_id, "incarnation": new_incarnation})
+    kernel.report_upgrade(event, ok=True, detail=new_incarnation)
+    return None
+
+
+def _failed(kernel: Kernel, cause: str) -> Rollback:
+    def recover(event: dict[str, Any]) -> None:
+        kernel.refcounts.decref_all(event_krefs(event))
+        kernel.report_upgrade(event, ok=False, detail=cause)
+
+    return Rollback(f"vat-upgrade failure: {cause}", recover)
+
+
+__all__ = ["data_capdata", "upgrade_in_crank"]
