@@ -615,14 +615,19 @@ class Kernel:
         return self.keeper.vat_names()
 
     def queue_to_vat_root(
-        self, name: str, method: str, args: list[Any] | tuple[Any, ...] = ()
+        self,
+        name: str,
+        method: str,
+        args: list[Any] | tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
     ) -> str:
         """Queue ``root.method(*args)`` to a vat; return the result's kpid, held for
         the host until `kp_resolution` reads it."""
         vat_id = self.vat_id(name)
         if not isinstance(method, str) or not method or method.startswith("_"):
             raise VatrtError(f"method name must be a public str, not {method!r}")
-        methargs = self._host_marshal([method, list(args)], f"{name}.{method}() arguments")
+        body = [method, list(args), kwargs] if kwargs else [method, list(args)]
+        methargs = self._host_marshal(body, f"{name}.{method}() arguments")
         root = self.kv.get(f"{vat_id}.root") or ""
         kpid = self.keeper.allocate_promise(None)
         self.kv.set(f"host.pin.{kpid}", "1")
@@ -632,12 +637,12 @@ class Kernel:
         self.keeper.push_event(event)
         return kpid
 
-    async def call(self, name: str, method: str, *args: Any) -> Any:
+    async def call(self, name: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """Send ``root.method(*args)`` to a vat, run until idle, return the result.
 
         A rejection raises `RejectedError`; the result promise is released either way.
         """
-        kpid = self.queue_to_vat_root(name, method, args)
+        kpid = self.queue_to_vat_root(name, method, args, kwargs)
         await self.run()
         status = self.kp_status(kpid)
         if status == "unresolved":
