@@ -9,6 +9,7 @@ from ._controller import open_kernel as open_kernel
 from ._kernel.kernel import Kernel as Kernel
 from ._kernel.kernel import KernelRef as KernelRef
 from ._kernel.kernel import KernelStats as KernelStats
+from ._kernel.upgrade import UpgradeOutcome as UpgradeOutcome
 from .errors import AuditError as AuditError
 from .errors import BundleError as BundleError
 from .errors import ConfigError as ConfigError
@@ -30,6 +31,7 @@ __all__ = [
     "KernelStats",
     "RejectedError",
     "UpgradeFailed",
+    "UpgradeOutcome",
     "VatTerminated",
     "VatrtError",
     "open_kernel",

@@ -2,32 +2,21 @@
 
 It is shipped with the kernel and given to the bootstrap as ``vats["vat_admin"]``.
 It reaches the kernel through `vat_powers.call_kernel_hook`, a door no other vat
-has; the kernel answers later by calling the callbacks object registered at each
-start. Its records (admin nodes, bundle caps, terminations) are durable, so they
-survive vat-admin's own upgrade; promises a caller is still waiting on belong to
-the incarnation that made them.
+has. Everything it keeps is durable (bundle caps, admin nodes, records of ended
+vats), and every answer that comes later (a created vat, an upgrade's outcome,
+``done()``) is a promise the kernel decides: so all of it survives vat-admin's
+own upgrade, including requests still pending when it happens.
 """
 
 from vatrt.vat import Far, durable_kind, make_promise_kit
 
 
-class UpgradeFailed(Exception):
-    """A vat upgrade failed and was rolled back."""
-
-
-class VatCreationFailed(Exception):
-    """A dynamic vat could not start; nothing of it remains."""
-
-
 class VatTerminated(Exception):
-    """The vat was terminated."""
+    """The vat is gone."""
 
 
 def build_root_object(vat_powers, vat_parameters, baggage):
     hook = vat_powers.call_kernel_hook
-    pending_creates = {}  # vat_id -> (resolve, reject)
-    pending_upgrades = {}  # request id -> (resolve, reject)
-    done_waiters = {}  # vat_id -> [(resolve, reject)]
 
     @durable_kind(baggage, "Bundle")
     class BundleCap:
@@ -49,8 +38,8 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             f"expected a bundle (from install_bundle or get_bundle), not {type(bundle).__name__}"
         )
 
-    def outcome_of(vat_id):
-        key = f"terminated.{vat_id}"
+    def ended(vat_id):
+        key = f"ended.{vat_id}"
         return baggage.get(key) if baggage.has(key) else None
 
     @durable_kind(baggage, "AdminNode")
@@ -65,32 +54,26 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             if options:
                 raise TypeError(f"upgrade: unknown option(s) {', '.join(sorted(options))}")
             vat_id = self.state["vat_id"]
-            if outcome_of(vat_id) is not None:
+            if ended(vat_id) is not None:
                 raise VatTerminated(f"upgrade: vat {vat_id} is already gone")
-            request_id = hook(
+            return hook(
                 "upgrade_vat", vat_id, bundle_id_of(bundle), vat_parameters, upgrade_message
             )
-            promise, resolve, reject = make_promise_kit()
-            pending_upgrades[request_id] = (resolve, reject)
-            return promise
 
         def terminate_with_failure(self, reason=None):
             vat_id = self.state["vat_id"]
-            if outcome_of(vat_id) is not None:
+            if ended(vat_id) is not None:
                 raise VatTerminated(f"terminate: vat {vat_id} is already gone")
             hook("terminate_vat", vat_id, reason)
 
         def done(self):
             """Resolves with the completion of exit_vat; rejects on failure or termination."""
-            promise, resolve, reject = make_promise_kit()
             vat_id = self.state["vat_id"]
-            outcome = outcome_of(vat_id)
+            outcome = ended(vat_id)
             if outcome is None:
-                done_waiters.setdefault(vat_id, []).append((resolve, reject))
-            elif outcome["failure"]:
-                reject(outcome["reason"])
-            else:
-                resolve(outcome["reason"])
+                return hook("done_promise", vat_id)
+            promise, resolve, reject = make_promise_kit()
+            (reject if outcome["failure"] else resolve)(outcome["reason"])
             return promise
 
     class VatAdmin:
@@ -101,38 +84,17 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             return BundleCap(hook("get_bundle", name))
 
         def create_vat(self, bundle, name=None, vat_parameters=None, **options):
-            vat_id = hook("create_vat", bundle_id_of(bundle), name, vat_parameters, options)
-            promise, resolve, reject = make_promise_kit()
-            pending_creates[vat_id] = (resolve, reject)
-            return promise
+            vat_id, created = hook(
+                "create_vat", bundle_id_of(bundle), name, vat_parameters, options
+            )
+            hook("set_admin_node", vat_id, AdminNode(vat_id))
+            return created
 
     class KernelCallbacks:
         """What the kernel calls; no other vat ever sees this object."""
 
-        def vat_created(self, vat_id, root):
-            resolve, _ = pending_creates.pop(vat_id)
-            resolve({"root": root, "admin_node": AdminNode(vat_id)})
-
-        def vat_upgraded(self, request_id, outcome):
-            settlers = pending_upgrades.pop(request_id, None)
-            if settlers is None:
-                return  # asked of an earlier incarnation of vat-admin
-            resolve, reject = settlers
-            if outcome["ok"]:
-                resolve({"incarnation_number": outcome["incarnation_number"]})
-            else:
-                reject(UpgradeFailed(outcome["error"]))
-
         def vat_terminated(self, vat_id, failure, reason):
-            baggage.init(f"terminated.{vat_id}", {"failure": failure, "reason": reason})
-            creating = pending_creates.pop(vat_id, None)
-            if creating is not None:
-                creating[1](VatCreationFailed(f"create_vat failed: {reason}"))
-            for resolve, reject in done_waiters.pop(vat_id, []):
-                if failure:
-                    reject(reason)
-                else:
-                    resolve(reason)
+            baggage.init(f"ended.{vat_id}", {"failure": failure, "reason": reason})
 
     hook("set_callbacks", Far("VatAdminCallbacks", KernelCallbacks()))
     return Far("VatAdmin", VatAdmin())

@@ -6,6 +6,9 @@ Key schema (every key the kernel writes; values are strings)::
     kernel.initialized = "1"            first boot done: static vats and bootstrap queued
     kernel.bootstrapResult = kpN        the bootstrap message's result promise
     kernel.crankNumber = N              cranks committed so far
+    kernel.vatAdminCallbacks = koN      vat-admin's callbacks object (one count)
+    kernel.upgrade.nextID = N           next upgrade request id (upN)
+    kernel.upgradeResult.upN = kpN      kernel-decided: settles when upgrade upN is done
 
     vat.nextID = N                      next vat id (vN)
     vat.names = JSON [name, ...]        live vats, in creation order
@@ -15,6 +18,9 @@ Key schema (every key the kernel writes; values are strings)::
     vN.incarnation = N                  0 at creation, +1 per upgrade
     vN.vatParameters = JSON capdata     retained vatParameters; absent = none (schema < 2)
     vN.root = koN                       the root object (kept across upgrades)
+    vN.adminNode = koN                  a dynamic vat's admin node (vat-admin's object)
+    vN.createResult = kpN               kernel-decided: settles when the vat starts or fails
+    vN.done = kpN                       kernel-decided: settles when the vat ends
     vN.reapCountdown = N                deliveries left until bring-out-your-dead
     vN.o.nextID = N, vN.p.nextID = N    next import vrefs o-N / p-N
     vN.c.<kref> = "R <vref>" | "_ <vref>"   c-list kernel->vat; R: reachable by the vat
@@ -39,7 +45,8 @@ Key schema (every key the kernel writes; values are strings)::
 
 A kernel object's refCount counts importing vats' c-list entries, queued events
 and promise-queued messages, promise resolutions, retained vatParameters and the
-vat record's hold on its root; the owner's own export does not count. Refcount
+vat records' holds (root, admin node, kernel-decided promises) and vat-admin's
+callbacks; the owner's own export does not count. Refcount
 arithmetic lives in `refcounts`; this module only reads and writes records.
 """
 

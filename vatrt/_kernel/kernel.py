@@ -21,7 +21,15 @@ from .._store.kvstore import KVStore
 from .._worker.base import Worker
 from .._worker.local import make_local_worker, validate_bundle
 from ..config import KernelConfig, resolve_bundle_path
-from ..errors import AuditError, ConfigError, KernelPanic, RejectedError, VatrtError, VatTerminated
+from ..errors import (
+    AuditError,
+    ConfigError,
+    KernelPanic,
+    RejectedError,
+    UpgradeFailed,
+    VatrtError,
+    VatTerminated,
+)
 from .bundles import BundleStore
 from .clist import CList, IllegalSyscall
 from .crank import Rollback
@@ -30,8 +38,13 @@ from .refcounts import RefCounts, event_krefs, is_object, message_krefs
 from .shipped import vat_admin_bundle_path
 from .slog import Slog
 from .syscalls import SyscallHandler
-from .upgrade import upgrade_in_crank
-from .vat_admin_hooks import HookError, VatAdminHooks, kref_arg
+from .upgrade import (
+    UpgradeOutcome,
+    collect_outcome,
+    queue_kernel_upgrades,
+    upgrade_in_crank,
+)
+from .vat_admin_hooks import HookError, VatAdminHooks
 
 VAT_TERMINATED = error_capdata("vat terminated", "VatTerminated")
 ROOT_VREF = "o+0"
@@ -326,8 +339,7 @@ class Kernel:
         self.refcounts.decref_all(event_krefs(event))
         fatal = await self.deliver(vat_id, ["startVat", vat_params, []])
         if fatal is None and self.keeper.vat_options(vat_id).get("dynamic"):
-            root = self.kv.get(f"{vat_id}.root") or ""
-            self.hooks.notify("vat_created", [vat_id, kref_arg(root, "Root")])
+            self.hooks.vat_started(vat_id)
         return fatal
 
     async def _process_send(self, event: dict[str, Any]) -> tuple[str, str] | None:
@@ -386,7 +398,7 @@ class Kernel:
             data = keeper.promise_data(kref)
             if state == "rejected":
                 return ("reject", data)
-            presence = _sole_slot(data)
+            presence = _sole_slot(data)  # an object, or a promise it was forwarded to
             if presence is None:
                 return (
                     "reject",
@@ -503,6 +515,8 @@ class Kernel:
                 self.abandon_export(vat_id, kref, entry[2:])
             else:
                 clist.delete(kref)
+        if options.get("dynamic"):
+            self.hooks.vat_ended(vat_id, failure, reason)
         root = kv.get(f"{vat_id}.root")
         if root is not None:
             self.refcounts.decref(root)
@@ -514,13 +528,27 @@ class Kernel:
         keeper.remove_vat(name)
         self._clists.pop(vat_id, None)
         self.slog.write({"type": "vat-terminated", "vatID": vat_id, "failure": failure})
-        if options.get("dynamic"):
-            self.hooks.notify(
-                "vat_terminated", [vat_id, failure, self._host_unmarshal_slots(reason)]
-            )
         if options.get("critical"):
             why = decode(reason, lambda kref, iface: KernelRef(kref, iface))
             self._panic = KernelPanic(f"critical vat {name!r} ({vat_id}) died: {why}")
+
+    def kernel_promise(self, key: str) -> str:
+        """A promise the kernel itself decides, held under `key` until settled. No
+        vat decides it, so no vat's upgrade or death can break it."""
+        kpid = self.kv.get(key)
+        if kpid is None:
+            kpid = self.keeper.allocate_promise(None)
+            self.kv.set(key, kpid)
+            self.refcounts.incref(kpid)
+        return kpid
+
+    def settle_kernel_promise(self, key: str, rejected: bool, data: CapData) -> None:
+        kpid = self.kv.get(key)
+        if kpid is None:
+            return
+        self.kv.delete(key)
+        self.resolve_promise(kpid, rejected, data)
+        self.refcounts.decref(kpid)
 
     def abandon_export(self, vat_id: str, kref: str, vref: str) -> None:
         """The owner is done with an export: it lives on ownerless while others hold
@@ -530,9 +558,6 @@ class Kernel:
         kv.delete(f"{vat_id}.c.{kref}")
         kv.delete(f"{vat_id}.c.{vref}")
         self.refcounts.maybe_free.add(kref)
-
-    def _host_unmarshal_slots(self, capdata: CapData) -> Any:
-        return decode(capdata, kref_arg)
 
     # -- upgrade -------------------------------------------------------------------------
 
@@ -580,14 +605,50 @@ class Kernel:
     def report_upgrade(self, event: dict[str, Any], *, ok: bool, detail: Any) -> None:
         request_id = event["requestID"]
         if event["origin"] == "admin":
-            outcome = (
-                {"ok": True, "incarnation_number": detail}
-                if ok
-                else {"ok": False, "error": f"vat-upgrade failure: {detail}"}
-            )
-            self.hooks.notify("vat_upgraded", [request_id, outcome])
+            self.hooks.upgrade_finished(request_id, ok, detail)
         else:
             self.upgrade_outcomes[request_id] = (ok, detail)
+
+    async def restart_vat(
+        self, name: str, bundle: str | None = None, upgrade_message: Any = "kernel restart"
+    ) -> UpgradeOutcome:
+        """Upgrade one vat, without userspace asking, to its current bundle (or
+        `bundle`: a config bundle name, a file or a bundle ID) with its retained
+        vatParameters. Same steps and rollback as a userspace upgrade; a failure
+        raises `UpgradeFailed` after the vat was rolled back."""
+        self.vat_id(name)
+        bundles = {name: bundle} if bundle is not None else {}
+        report = await self._kernel_upgrade(bundles, upgrade_message, only=name)
+        outcome = report[name]
+        if outcome.status == "ineligible":
+            raise UpgradeFailed(f"vat {name!r} is ineligible: it has no retained vatParameters")
+        if outcome.status == "failed":
+            raise UpgradeFailed(outcome.error or "vat-upgrade failure")
+        return outcome
+
+    async def upgrade_all_vats(
+        self, bundles: dict[str, str] | None = None, upgrade_message: Any = "kernel upgrade"
+    ) -> dict[str, UpgradeOutcome]:
+        """Restart every live vat with its retained vatParameters, vat-admin and the
+        bootstrap vat included, each to ``bundles.get(name)`` or its current bundle.
+
+        Each upgrade is its own crank: one vat's failure rolls back that vat alone
+        and the others go on. Vats with no retained parameters are reported
+        ``ineligible`` and keep running. Returns name -> `UpgradeOutcome`, in vat
+        creation order."""
+        return await self._kernel_upgrade(bundles or {}, upgrade_message)
+
+    async def _kernel_upgrade(
+        self, bundles: dict[str, str], upgrade_message: Any, only: str | None = None
+    ) -> dict[str, UpgradeOutcome]:
+        self._raise_if_panicked()
+        async with self._lock:
+            outcomes, requests = queue_kernel_upgrades(self, bundles, upgrade_message, only)
+            self.kv.commit()
+        await self.run()
+        for name, request_id in requests.items():
+            outcomes[name] = collect_outcome(self, request_id)
+        return {name: outcomes[name] for name in [*requests, *outcomes] if name in outcomes}
 
     # -- host API -----------------------------------------------------------------------------
 
@@ -729,9 +790,9 @@ class Kernel:
 
 
 def _sole_slot(data: CapData) -> str | None:
-    """The kref a resolution *is*, when it is exactly one object reference."""
+    """The kref a resolution *is*, when it is exactly one object or promise."""
     slots = data["slots"]
-    if len(slots) != 1 or not is_object(slots[0]):
+    if len(slots) != 1:
         return None
     body = loads(data["body"])
     if isinstance(body, dict) and body.get("@qclass") == "slot" and body.get("index") == 0:

@@ -178,9 +178,10 @@ class RefCounts:
                 if is_object(kref) and keeper.owner_of(kref) == vat_id:
                     continue
                 hold(kref, value[0] == "R")
-            root = kv.get(f"{vat_id}.root")
-            if root is not None:
-                hold(root)
+            for holder in ("root", "adminNode", "createResult", "done"):
+                held = kv.get(f"{vat_id}.{holder}")
+                if held is not None:
+                    hold(held)
             params = kv.get(f"{vat_id}.vatParameters")
             if params is not None:
                 for kref in loads(params)["slots"]:
@@ -188,6 +189,8 @@ class RefCounts:
         callbacks = kv.get("kernel.vatAdminCallbacks")
         if callbacks is not None:
             hold(callbacks)
+        for _key, kpid in kv.items_with_prefix("kernel.upgradeResult."):
+            hold(kpid)
         for event in keeper.run_queue_events():
             for kref in event_krefs(event):
                 hold(kref)

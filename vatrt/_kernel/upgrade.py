@@ -23,10 +23,13 @@ requester hears ``vat-upgrade failure: <cause>``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._marshal import data_capdata
-from ..errors import BundleError
+import attrs
+
+from ..errors import BundleError, VatTerminated
+from .bundles import is_bundle_id
 from .crank import Rollback
 from .keeper import dumps, loads
 from .refcounts import event_krefs, is_object
@@ -106,4 +109,63 @@ def _failed(kernel: Kernel, cause: str) -> Rollback:
     return Rollback(f"vat-upgrade failure: {cause}", recover)
 
 
-__all__ = ["data_capdata", "upgrade_in_crank"]
+@attrs.frozen
+class UpgradeOutcome:
+    """What happened to one vat in `upgrade_all_vats` (or `restart_vat`).
+
+    `status` is ``"upgraded"`` (with `incarnation_number`), ``"ineligible"`` (no
+    retained vatParameters: the vat keeps running untouched) or ``"failed"`` (with
+    `error`, the cause; the vat was rolled back and keeps running).
+    """
+
+    status: str
+    incarnation_number: int | None = None
+    error: str | None = None
+
+
+def resolve_bundle(kernel: Kernel, spec: str) -> str:
+    """A bundle ID from a config bundle name, a file path or an installed ID."""
+    if is_bundle_id(spec):
+        if not kernel.bundles.has(spec):
+            raise BundleError(f"no installed bundle {spec}")
+        return spec
+    named = kernel.bundles.by_name(spec)
+    if named is not None:
+        return named
+    path = Path(spec)
+    if path.suffix == ".py" or path.exists():
+        return kernel.bundles.install_file(path)
+    raise BundleError(f"{spec!r} is not a config bundle name, a bundle file or a bundle ID")
+
+
+def queue_kernel_upgrades(
+    kernel: Kernel, bundles: dict[str, str], upgrade_message: Any, only: str | None = None
+) -> tuple[dict[str, UpgradeOutcome], dict[str, str]]:
+    """Queue an upgrade of every live vat that retained its vatParameters, in vat
+    creation order. Everything is checked before anything is queued."""
+    kv, keeper = kernel.kv, kernel.keeper
+    names = keeper.vat_names()
+    unknown = sorted(set(bundles) - set(names))
+    if unknown:
+        raise VatTerminated(f"upgrade_all_vats: no live vat named {', '.join(unknown)}")
+    targets = {name: resolve_bundle(kernel, spec) for name, spec in bundles.items()}
+    outcomes: dict[str, UpgradeOutcome] = {}
+    requests: dict[str, str] = {}
+    for name in names if only is None else [only]:
+        vat_id = keeper.vat_id_of(name) or ""
+        record = kv.get(f"{vat_id}.vatParameters")
+        if record is None:
+            outcomes[name] = UpgradeOutcome("ineligible", error="no retained vatParameters")
+            continue
+        bundle_id = targets.get(name) or kv.get(f"{vat_id}.source") or ""
+        requests[name] = kernel.queue_upgrade(
+            vat_id, bundle_id, loads(record), upgrade_message, origin="kernel"
+        )
+    return outcomes, requests
+
+
+def collect_outcome(kernel: Kernel, request_id: str) -> UpgradeOutcome:
+    ok, detail = kernel.upgrade_outcomes.pop(request_id, (False, "the upgrade never ran"))
+    if ok:
+        return UpgradeOutcome("upgraded", incarnation_number=int(detail))
+    return UpgradeOutcome("failed", error=f"vat-upgrade failure: {detail}")

@@ -6,10 +6,12 @@ the kernel during its delivery. Every hook checks its input completely before it
 writes anything, so a bad request is a clear error in vat-admin (which rejects
 the caller's promise) and changes nothing in the kernel.
 
-The kernel answers asynchronously by sending messages to the callbacks object
-vat-admin registers at each start (``kernel.vatAdminCallbacks``, one count held):
-``vat_created(vat_id, root)``, ``vat_upgraded(request_id, outcome)`` and
-``vat_terminated(vat_id, failure, reason)``.
+Requests that finish later (a vat's creation, an upgrade, a vat's end) answer
+through promises the kernel itself decides (`Kernel.kernel_promise`): vat-admin
+returns them to its callers, who then wait on the kernel, not on vat-admin, so a
+pending request survives vat-admin's own upgrade. The kernel also tells
+vat-admin's registered callbacks object (``kernel.vatAdminCallbacks``, one count
+held) ``vat_terminated(vat_id, failure, reason)`` so it can keep a durable record.
 """
 
 from __future__ import annotations
@@ -27,6 +29,27 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 CALLBACKS_KEY = "kernel.vatAdminCallbacks"
+UPGRADE_RESULT = "kernel.upgradeResult."
+
+
+class _UpgradeFailed(Exception):
+    """Marshals as an error named UpgradeFailed."""
+
+
+_UpgradeFailed.__name__ = "UpgradeFailed"
+
+
+class _CreateFailed(Exception):
+    """Marshals as an error named VatCreationFailed."""
+
+
+_CreateFailed.__name__ = "VatCreationFailed"
+
+
+def _describe(reason: Any) -> str:
+    return str(reason) if isinstance(reason, BaseException) else repr(reason)
+
+
 CREATE_OPTIONS = frozenset({"critical", "reap_interval"})
 
 
@@ -120,7 +143,7 @@ class VatAdminHooks:
 
     def hook_create_vat(
         self, bundle_id: Any, name: Any, parameters: Any, options: dict[str, Any]
-    ) -> str:
+    ) -> list[Any]:
         kernel = self.kernel
         bundle_id = self._check_bundle(bundle_id)
         unknown = sorted(set(options) - CREATE_OPTIONS)
@@ -146,17 +169,36 @@ class VatAdminHooks:
             "reapInterval": reap_interval,
             "dynamic": True,
         }
-        return kernel.add_vat(name, bundle_id, vat_options, _marshal(parameters))
+        vat_id = kernel.add_vat(name, bundle_id, vat_options, _marshal(parameters))
+        created = kernel.kernel_promise(f"{vat_id}.createResult")
+        return [vat_id, _Slot(created)]
+
+    def hook_set_admin_node(self, vat_id: Any, admin_node: _Slot) -> None:
+        """The admin node vat-admin made for a new vat: held by the vat's record."""
+        kernel = self.kernel
+        if not isinstance(vat_id, str) or self.kv.get(f"{vat_id}.createResult") is None:
+            raise HookError(f"set_admin_node: {vat_id!r} is not a vat being created", "ValueError")
+        kernel.refcounts.incref(admin_node.kref)
+        self.kv.set(f"{vat_id}.adminNode", admin_node.kref)
+
+    def hook_done_promise(self, vat_id: Any) -> _Slot:
+        kernel = self.kernel
+        if not isinstance(vat_id, str) or not kernel.keeper.is_live_vat(vat_id):
+            raise HookError(f"done: vat {vat_id!r} is gone", "VatTerminated")
+        return _Slot(kernel.kernel_promise(f"{vat_id}.done"))
 
     def hook_upgrade_vat(
         self, vat_id: Any, bundle_id: Any, parameters: Any, upgrade_message: Any
-    ) -> str:
+    ) -> _Slot:
         kernel = self.kernel
         if not isinstance(vat_id, str) or not kernel.keeper.is_live_vat(vat_id):
             raise HookError(f"upgrade: vat {vat_id!r} is gone", "VatTerminated")
         bundle_id = self._check_bundle(bundle_id)
         capdata = kernel.retained_parameters_for(vat_id, parameters, _marshal)
-        return kernel.queue_upgrade(vat_id, bundle_id, capdata, upgrade_message, origin="admin")
+        request_id = kernel.queue_upgrade(
+            vat_id, bundle_id, capdata, upgrade_message, origin="admin"
+        )
+        return _Slot(kernel.kernel_promise(f"{UPGRADE_RESULT}{request_id}"))
 
     def hook_terminate_vat(self, vat_id: Any, reason: Any) -> None:
         kernel = self.kernel
@@ -165,6 +207,35 @@ class VatAdminHooks:
         event = {"type": "terminateVat", "vatID": vat_id, "reason": _marshal(reason)}
         kernel.refcounts.incref_all(event_krefs(event))
         kernel.keeper.push_event(event)
+
+    # -- answers ---------------------------------------------------------------------
+
+    def vat_started(self, vat_id: str) -> None:
+        kv = self.kv
+        root = kv.get(f"{vat_id}.root") or ""
+        node = kv.get(f"{vat_id}.adminNode")
+        result = {"root": _Slot(root, "Root"), "admin_node": _Slot(node or "", "AdminNode")}
+        self.kernel.settle_kernel_promise(f"{vat_id}.createResult", False, _marshal(result))
+
+    def vat_ended(self, vat_id: str, failure: bool, reason: CapData) -> None:
+        """Settle what waits on the vat, release its admin node, tell vat-admin."""
+        kernel, kv = self.kernel, self.kv
+        why = _unmarshal(reason)
+        failed = _marshal(_CreateFailed(f"create_vat failed: {_describe(why)}"))
+        kernel.settle_kernel_promise(f"{vat_id}.createResult", True, failed)
+        kernel.settle_kernel_promise(f"{vat_id}.done", failure, reason)
+        node = kv.get(f"{vat_id}.adminNode")
+        if node is not None:
+            kv.delete(f"{vat_id}.adminNode")
+            kernel.refcounts.decref(node)
+        self.notify("vat_terminated", [vat_id, failure, why])
+
+    def upgrade_finished(self, request_id: str, ok: bool, detail: Any) -> None:
+        if ok:
+            data = _marshal({"incarnation_number": detail})
+        else:
+            data = _marshal(_UpgradeFailed(f"vat-upgrade failure: {detail}"))
+        self.kernel.settle_kernel_promise(f"{UPGRADE_RESULT}{request_id}", not ok, data)
 
     # -- callbacks -------------------------------------------------------------------
 
@@ -180,10 +251,6 @@ class VatAdminHooks:
         kernel.keeper.push_event(event)
 
 
-def kref_arg(kref: str, iface: str = "") -> _Slot:
-    return _Slot(kref, iface)
-
-
 def vat_upgraded_reason(upgrade_message: Any, incarnation: int) -> CapData:
     return data_capdata(
         {
@@ -194,4 +261,4 @@ def vat_upgraded_reason(upgrade_message: Any, incarnation: int) -> CapData:
     )
 
 
-__all__ = ["CALLBACKS_KEY", "HookError", "VatAdminHooks", "dumps", "kref_arg", "loads"]
+__all__ = ["CALLBACKS_KEY", "UPGRADE_RESULT", "HookError", "VatAdminHooks", "dumps", "loads"]

@@ -217,7 +217,27 @@ class LiveSlots:
         if isinstance(value, types.CoroutineType):
             run_coroutine(value, result if result is not None else VatPromise(self.micro))
         elif result is not None:
-            result.resolve(value)
+            if (
+                type(value) is VatPromise
+                and value.vref is not None
+                and not value.decided_here
+                and result.vref is not None
+                and result.decided_here
+            ):
+                self._forward_to_kernel(result, value)
+            else:
+                result.resolve(value)
+
+    def _forward_to_kernel(self, result: VatPromise, target: VatPromise) -> None:
+        """Resolve a result to another vat's (or the kernel's) promise at once, so the
+        caller waits on that promise directly, not on this vat: it stays valid even
+        if this vat is upgraded before it settles."""
+        vpid = result.vref
+        assert vpid is not None
+        self.syscall(["resolve", [[vpid, False, self.marshal(target)]]])
+        self._promises.pop(vpid, None)
+        result.vref = None
+        result.resolve(target)
 
     # -- sends, from vat code -------------------------------------------------------
 
