@@ -1,0 +1,183 @@
+"""The ``vatrt`` command: run simulations, restart vats, inspect and benchmark kernels."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import anyio
+import click
+from rich.console import Console
+from rich.pretty import Pretty
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ._controller import open_kernel
+from ._kernel.kernel import Kernel
+from ._kernel.upgrade import UpgradeOutcome
+from .errors import KernelPanic, VatrtError
+
+console = Console()
+errors = Console(stderr=True)
+BACKENDS = click.Choice(["asyncio", "trio"])
+CHUNK = 500  # cranks between progress updates
+
+
+def _run_async(backend: str, main: Callable[[], Awaitable[int]]) -> None:
+    try:
+        code = anyio.run(main, backend=backend)
+    except KernelPanic as e:
+        errors.print(f"[bold red]kernel panic:[/] {e}")
+        raise SystemExit(3) from None
+    except VatrtError as e:
+        errors.print(f"[bold red]error:[/] {e}")
+        raise SystemExit(2) from None
+    raise SystemExit(code)
+
+
+async def _run_to_idle(kernel: Kernel, label: str) -> int:
+    """Run until idle in chunks, with a live progress line on stderr."""
+    total = 0
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.fields[cranks]} cranks, run-queue {task.fields[queue]}"),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task(label, cranks=0, queue=kernel.stats().run_queue_length)
+        while True:
+            ran = await kernel.run(max_cranks=CHUNK)
+            total += ran
+            progress.update(task, cranks=total, queue=kernel.stats().run_queue_length)
+            if ran < CHUNK:
+                return total
+
+
+@click.group()
+@click.version_option(package_name="vatrt")
+def main() -> None:
+    """vatrt: vats under a kernel that routes every message and counts every reference."""
+
+
+@main.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--store", type=click.Path(path_type=Path), help="Keep the kernel in this SQLite file."
+)
+@click.option("--slog", type=click.Path(path_type=Path), help="Write a JSON-lines slog here.")
+@click.option("--backend", type=BACKENDS, default="asyncio", show_default=True)
+def run(config: Path, store: Path | None, slog: Path | None, backend: str) -> None:
+    """Boot (or reopen) a kernel from CONFIG and run it until idle.
+
+    Prints the bootstrap vat's result and a summary. Exit code 0 when the bootstrap
+    result was fulfilled, 1 when rejected, 2 for bad input, 3 for a kernel panic.
+    """
+
+    async def main() -> int:
+        started = time.perf_counter()
+        async with open_kernel(config, store, slog=slog) as kernel:
+            cranks = await _run_to_idle(kernel, f"running {config.name}")
+            elapsed = time.perf_counter() - started
+            code = _print_bootstrap_result(kernel)
+            _print_summary(kernel, cranks, elapsed, backend)
+            return code
+
+    _run_async(backend, main)
+
+
+def _print_bootstrap_result(kernel: Kernel) -> int:
+    kpid = kernel.bootstrap_kpid
+    if kpid is None:
+        console.print("[dim]no bootstrap vat configured[/]")
+        return 0
+    try:
+        status = kernel.kp_status(kpid)
+    except VatrtError:
+        console.print("[dim]the bootstrap result was read by an earlier run[/]")
+        return 0
+    if status == "unresolved":
+        console.print("[yellow]the bootstrap result is still unresolved (the kernel is idle)[/]")
+        return 1
+    value = kernel.kp_resolution(kpid)
+    if status == "rejected":
+        console.print(f"[bold red]bootstrap rejected:[/] {value}")
+        return 1
+    console.print("[bold green]bootstrap result[/]")
+    console.print(Pretty(value, expand_all=False))
+    return 0
+
+
+def _print_summary(kernel: Kernel, cranks: int, elapsed: float, backend: str) -> None:
+    stats = kernel.stats()
+    table = Table(title="summary", show_header=False, title_justify="left")
+    table.add_row("cranks this run", f"{cranks:,}")
+    table.add_row("deliveries", f"{stats.deliveries:,}")
+    table.add_row("live vats", str(stats.vats))
+    table.add_row("wall time", f"{elapsed:.2f} s ({backend})")
+    if elapsed > 0:
+        table.add_row("cranks/s", f"{cranks / elapsed:,.0f}")
+    console.print(table)
+
+
+def _parse_bundles(values: tuple[str, ...]) -> dict[str, str]:
+    bundles = {}
+    for value in values:
+        name, sep, spec = value.partition("=")
+        if not sep or not name or not spec:
+            raise click.BadParameter(f"{value!r} is not NAME=FILE", param_hint="--bundle")
+        bundles[name] = spec
+    return bundles
+
+
+def print_upgrade_report(report: dict[str, UpgradeOutcome]) -> None:
+    table = Table(title="upgrade-all", title_justify="left")
+    table.add_column("vat")
+    table.add_column("status")
+    table.add_column("incarnation", justify="right")
+    table.add_column("error")
+    colours = {"upgraded": "green", "ineligible": "yellow", "failed": "red"}
+    for name, outcome in report.items():
+        table.add_row(
+            name,
+            f"[{colours[outcome.status]}]{outcome.status}[/]",
+            "" if outcome.incarnation_number is None else str(outcome.incarnation_number),
+            outcome.error or "",
+        )
+    console.print(table)
+
+
+@main.command("upgrade-all")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--store", type=click.Path(path_type=Path), help="The kernel's SQLite file.")
+@click.option(
+    "--bundle",
+    "bundles",
+    multiple=True,
+    metavar="NAME=FILE",
+    help="Upgrade vat NAME to this bundle (a file, a config bundle name or a bundle ID).",
+)
+@click.option("--message", default="kernel upgrade", show_default=True)
+@click.option("--backend", type=BACKENDS, default="asyncio", show_default=True)
+def upgrade_all(
+    config: Path, store: Path | None, bundles: tuple[str, ...], message: str, backend: str
+) -> None:
+    """Restart every vat of the kernel from CONFIG with its retained vatParameters.
+
+    Runs the kernel to idle first, then upgrades all vats and prints a table of
+    outcomes. Exit code 1 if any vat failed (it was rolled back and keeps running).
+    """
+    targets = _parse_bundles(bundles)
+
+    async def main() -> int:
+        async with open_kernel(config, store) as kernel:
+            await _run_to_idle(kernel, "running to idle")
+            report = await kernel.upgrade_all_vats(targets, upgrade_message=message)
+            print_upgrade_report(report)
+            kernel.audit()
+            return 1 if any(o.status == "failed" for o in report.values()) else 0
+
+    _run_async(backend, main)
