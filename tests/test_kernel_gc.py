@@ -165,3 +165,27 @@ async def test_automatic_reaping_keeps_counts_exact(anyio_backend, tmp_path):
         maker = kernel.vat_id("maker")
         assert objects_owned_by(kernel, maker) == [kernel.dump()[f"{maker}.root"]]
         kernel.audit()
+
+
+async def test_dead_presences_are_found_after_a_full_collection_ran_elsewhere(
+    anyio_backend, tmp_path
+):
+    """A vat skips its own gc.collect() only if a full collection ran after its last
+    delivery; collections that ran before (or during) it must not count."""
+    import gc
+
+    config = make_config(
+        tmp_path, {"sharer": SHARER, "keeper": KEEPER, "maker": MAKER}, bootstrap="sharer"
+    )
+    async with vatrt.open_kernel(config) as kernel:
+        gc.collect()
+        await kernel.run()
+        gc.collect()
+        maker = kernel.vat_id("maker")
+        before = set(objects_owned_by(kernel, maker))
+        await kernel.call("sharer", "share")
+        [thing] = set(objects_owned_by(kernel, maker)) - before
+        await kernel.call("sharer", "forget")
+        await kernel.collect_garbage()
+        assert kernel.refcount(thing) == (1, 1)
+        kernel.audit()

@@ -5,17 +5,41 @@ from __future__ import annotations
 _DELETED = None
 
 
+def _head(key: str) -> str:
+    return key.split(".", 1)[0]
+
+
 class MemoryKVStore:
     """Committed state in `_data`; the current crank's writes in `_crank`.
 
     A deleted key is recorded in the crank buffer as ``None`` so that reads inside
-    the crank see the deletion before it is committed.
+    the crank see the deletion before it is committed. Keys are also indexed by
+    their head (``v12`` of ``v12.c.ko40``), so a prefix scan over one vat's or one
+    object's keys costs what that vat has, not what the whole kernel has: an
+    upgrade or a termination is then O(its own state), and upgrading every vat is
+    linear in the number of vats.
     """
 
     def __init__(self, initial: dict[str, str] | None = None) -> None:
-        self._data: dict[str, str] = dict(initial or {})
+        self._data: dict[str, str] = {}
+        self._by_head: dict[str, set[str]] = {}
         self._crank: dict[str, str | None] = {}
         self._in_crank = False
+        for key, value in (initial or {}).items():
+            self._put(key, value)
+
+    def _put(self, key: str, value: str) -> None:
+        if key not in self._data:
+            self._by_head.setdefault(_head(key), set()).add(key)
+        self._data[key] = value
+
+    def _remove(self, key: str) -> None:
+        if self._data.pop(key, None) is not None:
+            head = _head(key)
+            keys = self._by_head[head]
+            keys.discard(key)
+            if not keys:
+                del self._by_head[head]
 
     def get(self, key: str) -> str | None:
         crank = self._crank
@@ -27,16 +51,21 @@ class MemoryKVStore:
         if self._in_crank:
             self._crank[key] = value
         else:
-            self._data[key] = value
+            self._put(key, value)
 
     def delete(self, key: str) -> None:
         if self._in_crank:
             self._crank[key] = _DELETED
         else:
-            self._data.pop(key, None)
+            self._remove(key)
 
     def items_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
-        merged = {k: v for k, v in self._data.items() if k.startswith(prefix)}
+        data = self._data
+        if "." in prefix:
+            candidates = self._by_head.get(_head(prefix), ())
+            merged = {k: data[k] for k in candidates if k.startswith(prefix)}
+        else:
+            merged = {k: v for k, v in data.items() if k.startswith(prefix)}
         for k, v in self._crank.items():
             if k.startswith(prefix):
                 if v is None:
@@ -51,12 +80,11 @@ class MemoryKVStore:
         self._in_crank = True
 
     def commit_crank(self) -> None:
-        data = self._data
         for k, v in self._crank.items():
             if v is None:
-                data.pop(k, None)
+                self._remove(k)
             else:
-                data[k] = v
+                self._put(k, v)
         self._crank.clear()
         self._in_crank = False
 
