@@ -59,12 +59,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     args = parser.parse_args()
-    print(
-        f"anyio ping-pong ({args.backend}): {anyio.run(pingpong, backend=args.backend):,.0f} round trips/s"
-    )
-    print(
-        f"anyio one-way   ({args.backend}): {anyio.run(one_way, backend=args.backend):,.0f} msgs/s"
-    )
+    rt = anyio.run(pingpong, backend=args.backend)
+    one = anyio.run(one_way, backend=args.backend)
+    print(f"anyio ping-pong ({args.backend}): {rt:,.0f} round trips/s")
+    print(f"anyio one-way   ({args.backend}): {one:,.0f} msgs/s")
 
 
 if __name__ == "__main__":
