@@ -70,7 +70,25 @@ def main() -> None:
 )
 @click.option("--slog", type=click.Path(path_type=Path), help="Write a JSON-lines slog here.")
 @click.option("--backend", type=BACKENDS, default="asyncio", show_default=True)
-def run(config: Path, store: Path | None, slog: Path | None, backend: str) -> None:
+@click.option(
+    "--upgrade-all-at",
+    type=click.IntRange(min=0),
+    metavar="CRANK",
+    help="After this many cranks, upgrade every vat with its retained parameters.",
+)
+@click.option(
+    "--report",
+    metavar="METHOD",
+    help="Once idle, call METHOD on the bootstrap vat's root and print the result.",
+)
+def run(
+    config: Path,
+    store: Path | None,
+    slog: Path | None,
+    backend: str,
+    upgrade_all_at: int | None,
+    report: str | None,
+) -> None:
     """Boot (or reopen) a kernel from CONFIG and run it until idle.
 
     Prints the bootstrap vat's result and a summary. Exit code 0 when the bootstrap
@@ -80,9 +98,16 @@ def run(config: Path, store: Path | None, slog: Path | None, backend: str) -> No
     async def main() -> int:
         started = time.perf_counter()
         async with open_kernel(config, store, slog=slog) as kernel:
-            cranks = await _run_to_idle(kernel, f"running {config.name}")
+            first = kernel.stats().cranks
+            if upgrade_all_at is not None:
+                await kernel.run(max_cranks=upgrade_all_at)
+                print_upgrade_report(await kernel.upgrade_all_vats(upgrade_message="mid-run"))
+            await _run_to_idle(kernel, f"running {config.name}")
+            cranks = kernel.stats().cranks - first
             elapsed = time.perf_counter() - started
             code = _print_bootstrap_result(kernel)
+            if report is not None:
+                code = max(code, await _print_report(kernel, report))
             _print_summary(kernel, cranks, elapsed, backend)
             return code
 
@@ -111,6 +136,16 @@ def _print_bootstrap_result(kernel: Kernel) -> int:
     return 0
 
 
+async def _print_report(kernel: Kernel, method: str) -> int:
+    name = kernel.config.bootstrap
+    if name is None:
+        raise VatrtError("--report needs a bootstrap vat in the config")
+    value = await kernel.call(name, method)
+    console.print(f"[bold green]{name}.{method}()[/]")
+    console.print(Pretty(value))
+    return 0
+
+
 def _print_summary(kernel: Kernel, cranks: int, elapsed: float, backend: str) -> None:
     stats = kernel.stats()
     table = Table(title="summary", show_header=False, title_justify="left")
@@ -135,6 +170,9 @@ def _parse_bundles(values: tuple[str, ...]) -> dict[str, str]:
 
 def print_upgrade_report(report: dict[str, UpgradeOutcome]) -> None:
     table = Table(title="upgrade-all", title_justify="left")
+    if len(report) > 12:
+        _print_upgrade_summary(report)
+        return
     table.add_column("vat")
     table.add_column("status")
     table.add_column("incarnation", justify="right")
@@ -147,6 +185,24 @@ def print_upgrade_report(report: dict[str, UpgradeOutcome]) -> None:
             "" if outcome.incarnation_number is None else str(outcome.incarnation_number),
             outcome.error or "",
         )
+    console.print(table)
+
+
+def _print_upgrade_summary(report: dict[str, UpgradeOutcome]) -> None:
+    """Many vats: one row per status, failures listed by name."""
+    table = Table(title=f"upgrade-all ({len(report)} vats)", title_justify="left")
+    table.add_column("status")
+    table.add_column("vats", justify="right")
+    table.add_column("detail")
+    for status in ("upgraded", "ineligible", "failed"):
+        names = [n for n, o in report.items() if o.status == status]
+        if names:
+            detail = (
+                "; ".join(f"{n}: {report[n].error}" for n in names[:5])
+                if status != "upgraded"
+                else ""
+            )
+            table.add_row(status, str(len(names)), detail)
     console.print(table)
 
 

@@ -10,6 +10,7 @@ talks to vats through workers, in deliveries and syscalls.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import IO, Any
 
 import anyio
@@ -198,11 +199,16 @@ class Kernel:
 
     async def run(self, max_cranks: int | None = None) -> int:
         """Run cranks until the run-queue is empty (or `max_cranks` ran); return how many."""
+        return await self._run(max_cranks)
+
+    async def _run(self, max_cranks: int | None, until: Callable[[], bool] | None = None) -> int:
         self._raise_if_panicked()
         ran = 0
         async with self._lock:
             try:
                 while max_cranks is None or ran < max_cranks:
+                    if until is not None and until():
+                        break
                     if not await self._crank():
                         break
                     ran += 1
@@ -645,7 +651,10 @@ class Kernel:
         async with self._lock:
             outcomes, requests = queue_kernel_upgrades(self, bundles, upgrade_message, only)
             self.kv.commit()
-        await self.run()
+        # Run until every queued upgrade is done: work queued before them runs
+        # first; whatever the simulation queues after keeps waiting for run().
+        pending = set(requests.values())
+        await self._run(None, until=lambda: pending <= self.upgrade_outcomes.keys())
         for name, request_id in requests.items():
             outcomes[name] = collect_outcome(self, request_id)
         return {name: outcomes[name] for name in [*requests, *outcomes] if name in outcomes}

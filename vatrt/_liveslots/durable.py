@@ -11,7 +11,8 @@ namespace)::
     rc.<vref> = N                       durable references to an import (o-N),
                                         so liveslots never drops what storage holds
 
-Only durable values may be stored: data, presences, and durable instances. An
+Only durable values may be stored: data, presences, durable instances and the
+vat's own root object (it keeps its kref across upgrades). An
 ephemeral ``Far`` object or a promise dies with its incarnation, so storing one is
 a `TypeError` at the write, not a dangling reference after an upgrade.
 """
@@ -63,7 +64,8 @@ class DurableStore:
     def write_value(self, key: str, value: Any, where: str) -> None:
         capdata = self.ls.marshal(value, where)
         for vref in capdata["slots"]:
-            if not (vref.startswith("o-") or vref.startswith("o+d")):
+            # imports, durable instances, and the root (which keeps its kref)
+            if not (vref.startswith("o-") or vref.startswith("o+d") or vref == "o+0"):
                 raise TypeError(
                     f"{where} can hold only data, presences and durable objects: "
                     f"{_describe_slot(vref)} would not survive an upgrade"

@@ -1,0 +1,65 @@
+"""The upgrade demos in bundles/: what a person running them would check."""
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import vatrt
+
+BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_ledger_keeps_accounts_and_totals_across_its_upgrade(anyio_backend):
+    async with vatrt.open_kernel(BUNDLES / "upgrade.toml") as kernel:
+        await kernel.run()
+        result = kernel.kp_resolution(kernel.bootstrap_kpid)
+        assert result["upgrade"] == {"incarnation_number": 1}
+        assert result["before_upgrade"]["version"] == 1
+        assert result["after_upgrade"]["version"] == 2
+        assert result["alice_balance"] == (10 - 1) + (10 - 1) + (10 - 2)
+        assert result["bob_balance"] == 5 - 2
+        assert result["after_upgrade"]["fees_collected"] == 1 + 1 + 2 + 2
+        assert result["after_upgrade"]["calls_this_incarnation"] == 2  # ephemeral: fresh
+        await kernel.collect_garbage()
+        kernel.audit()
+
+
+def small_fleet(members=30, rounds=6):
+    path = BUNDLES / "fleet.toml"
+    raw = tomllib.loads(path.read_text())
+    raw["vats"]["driver"]["parameters"].update(members=members, rounds=rounds)
+    raw["base_dir"] = str(path.parent)
+    return raw
+
+
+async def run_fleet(upgrade_at):
+    async with vatrt.open_kernel(small_fleet()) as kernel:
+        if upgrade_at is not None:
+            await kernel.run(max_cranks=upgrade_at)
+            driver = kernel.vat_id("driver")
+            assert f"{driver}.vs.baggage.rounds_done" in kernel.dump(), "the rounds have begun"
+            report = await kernel.upgrade_all_vats(upgrade_message="mid-run")
+            assert {o.status for o in report.values()} == {"upgraded"}
+            assert len(report) == 30 + 2
+        after_upgrade = await kernel.run()
+        if upgrade_at is not None:
+            assert after_upgrade > 50, "payments were still flowing when the upgrade came"
+        books = await kernel.call("driver", "report")
+        await kernel.collect_garbage()
+        kernel.audit()
+        return books
+
+
+async def test_upgrading_the_whole_fleet_mid_run_loses_nothing(anyio_backend):
+    plain = await run_fleet(upgrade_at=None)
+    upgraded = await run_fleet(upgrade_at=300)
+    assert upgraded["nothing_lost"] is True
+    assert upgraded["rounds_done"] == 6
+    assert upgraded["member_incarnations_run"] == [2]
+    assert upgraded["driver_incarnations_run"] == 2
+    assert plain["member_incarnations_run"] == [1]
+    same = ("payments_bounced", "volume_sent", "volume_received", "total_balance")
+    assert {k: upgraded[k] for k in same} == {k: plain[k] for k in same}
