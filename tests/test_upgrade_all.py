@@ -220,8 +220,11 @@ async def test_durable_objects_keep_their_krefs_across_upgrade_all(anyio_backend
         await kernel.call("boot", "fetch_note", "alice", "remember me")
         alice = kernel.vat_id("alice")
         note = kernel.dump()[f"{alice}.c.o+d1/1"]
-        kpid = kernel.queue_to_vat_root("boot", "bump")  # pending host work is fine too
+        kpid = kernel.queue_to_vat_root("boot", "bump")
         await kernel.upgrade_all_vats()
+        # the upgrade went first; the queued message waits for the new incarnation
+        assert kernel.kp_status(kpid) == "unresolved"
+        await kernel.run()
         assert kernel.kp_resolution(kpid) == 1
         await kernel.collect_garbage()
         assert kernel.dump()[f"{alice}.c.o+d1/1"] == note

@@ -1,4 +1,4 @@
-"""A ledger vat, version 2 (same durable kinds, new fee rules): accounts are durable objects, totals live in baggage."""
+"""A ledger vat, version 2: the same durable kinds, new fee rules."""
 
 from vatrt.vat import Far, durable_kind
 

@@ -38,6 +38,8 @@ Key schema (every key the kernel writes; values are strings)::
     kpN.refCount = N
 
     runQueue.head = N, runQueue.tail = N, runQueue.<n> = JSON event
+                                        (kernel-initiated upgrades go in at the head,
+                                        so N may be negative)
     gcActions = JSON ["vN dropExport koN" | "vN retireExport koN" | "vN retireImport koN", ...]
     bundle.<id> = JSON {filename, source}
     namedBundle.<name> = bundle id      config bundles by name
@@ -173,6 +175,16 @@ class KernelKeeper:
         tail = int(kv.get("runQueue.tail") or 0)
         kv.set(f"runQueue.{tail}", dumps(event))
         kv.set("runQueue.tail", str(tail + 1))
+
+    def push_events_first(self, events: list[dict[str, Any]]) -> None:
+        """Put `events` at the head of the run-queue, in order, before everything queued."""
+        kv = self.kv
+        head = int(kv.get("runQueue.head") or 0) - len(events)
+        for n, event in enumerate(events):
+            kv.set(f"runQueue.{head + n}", dumps(event))
+        kv.set("runQueue.head", str(head))
+        if kv.get("runQueue.tail") is None:
+            kv.set("runQueue.tail", "0")
 
     def pop_event(self) -> dict[str, Any] | None:
         kv = self.kv

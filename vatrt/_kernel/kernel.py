@@ -587,14 +587,20 @@ class Kernel:
         upgrade_message: Any,
         *,
         origin: str,
+        first: list[dict[str, Any]] | None = None,
     ) -> str:
         """Queue a bring-out-your-dead and then the upgrade of `vat_id`; the event
-        holds counts on the parameters' objects until it is processed."""
+        holds counts on the parameters' objects until it is processed.
+
+        A userspace upgrade waits its turn on the run-queue. A kernel-initiated one
+        is collected in `first` by the caller and goes in at the head: it happens
+        now, between two cranks, and the work already queued is then delivered to
+        the new incarnations."""
         keeper = self.keeper
         n = int(self.kv.get("kernel.upgrade.nextID") or 1)
         self.kv.set("kernel.upgrade.nextID", str(n + 1))
         request_id = f"up{n}"
-        keeper.push_event({"type": "bringOutYourDead", "vatID": vat_id})
+        boyd = {"type": "bringOutYourDead", "vatID": vat_id}
         event = {
             "type": "upgradeVat",
             "vatID": vat_id,
@@ -605,7 +611,11 @@ class Kernel:
             "origin": origin,
         }
         self.refcounts.incref_all(event_krefs(event))
-        keeper.push_event(event)
+        if first is not None:
+            first.extend([boyd, event])
+        else:
+            keeper.push_event(boyd)
+            keeper.push_event(event)
         return request_id
 
     def report_upgrade(self, event: dict[str, Any], *, ok: bool, detail: Any) -> None:

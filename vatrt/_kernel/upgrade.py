@@ -151,6 +151,7 @@ def queue_kernel_upgrades(
     targets = {name: resolve_bundle(kernel, spec) for name, spec in bundles.items()}
     outcomes: dict[str, UpgradeOutcome] = {}
     requests: dict[str, str] = {}
+    first: list[dict[str, Any]] = []
     for name in names if only is None else [only]:
         vat_id = keeper.vat_id_of(name) or ""
         record = kv.get(f"{vat_id}.vatParameters")
@@ -159,8 +160,9 @@ def queue_kernel_upgrades(
             continue
         bundle_id = targets.get(name) or kv.get(f"{vat_id}.source") or ""
         requests[name] = kernel.queue_upgrade(
-            vat_id, bundle_id, loads(record), upgrade_message, origin="kernel"
+            vat_id, bundle_id, loads(record), upgrade_message, origin="kernel", first=first
         )
+    keeper.push_events_first(first)
     return outcomes, requests
 
 
