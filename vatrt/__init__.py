@@ -15,6 +15,7 @@ from .errors import BundleError as BundleError
 from .errors import ConfigError as ConfigError
 from .errors import KernelPanic as KernelPanic
 from .errors import RejectedError as RejectedError
+from .errors import ReplayDivergence as ReplayDivergence
 from .errors import UpgradeFailed as UpgradeFailed
 from .errors import VatrtError as VatrtError
 from .errors import VatTerminated as VatTerminated
@@ -30,6 +31,7 @@ __all__ = [
     "KernelRef",
     "KernelStats",
     "RejectedError",
+    "ReplayDivergence",
     "UpgradeFailed",
     "UpgradeOutcome",
     "VatTerminated",

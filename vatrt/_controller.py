@@ -12,6 +12,7 @@ import anyio
 from ._kernel.kernel import Kernel
 from ._store.kvstore import KVStore
 from ._store.memory import MemoryKVStore
+from ._store.sqlite import SQLiteKVStore
 from .config import load_config
 from .errors import ConfigError
 
@@ -19,9 +20,10 @@ from .errors import ConfigError
 def _open_store(store: str | Path | None) -> KVStore:
     if store is None:
         return MemoryKVStore()
-    raise ConfigError(
-        f"store={str(store)!r}: persistent stores are not available yet; use store=None"
-    )
+    path = Path(store)
+    if path.is_dir():
+        raise ConfigError(f"store={str(store)!r} is a directory; give a file path")
+    return SQLiteKVStore(path)
 
 
 @asynccontextmanager
@@ -52,6 +54,7 @@ async def open_kernel(
             try:
                 await kernel.boot()
                 yield kernel
+                kv.commit()  # a clean exit keeps what the host queued since the last run
             finally:
                 kernel.stop_workers()
                 task_group.cancel_scope.cancel()

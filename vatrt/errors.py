@@ -29,6 +29,10 @@ class UpgradeFailed(VatrtError):
     """A vat upgrade failed and was rolled back completely."""
 
 
+class ReplayDivergence(VatrtError):
+    """Reopening a store, a vat's replay made other syscalls than its transcript says."""
+
+
 class AuditError(VatrtError):
     """`kernel.audit()` found refcounts that do not match a recount; lists each one."""
 

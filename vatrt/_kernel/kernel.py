@@ -17,6 +17,7 @@ import anyio
 import attrs
 from anyio.abc import TaskGroup
 
+from .._crash import crash_point
 from .._marshal import RETAIN, CapData, RemoteError, data_capdata, decode, encode, error_capdata
 from .._store.kvstore import KVStore
 from .._worker.base import Worker
@@ -27,6 +28,7 @@ from ..errors import (
     ConfigError,
     KernelPanic,
     RejectedError,
+    ReplayDivergence,
     UpgradeFailed,
     VatrtError,
     VatTerminated,
@@ -38,7 +40,7 @@ from .keeper import SCHEMA_VERSION, KernelKeeper, dumps, loads
 from .refcounts import RefCounts, event_krefs, is_object, message_krefs
 from .shipped import vat_admin_bundle_path
 from .slog import Slog
-from .syscalls import SyscallHandler
+from .syscalls import Replay, SyscallHandler
 from .upgrade import (
     UpgradeOutcome,
     collect_outcome,
@@ -106,6 +108,8 @@ class Kernel:
         """First boot: install config bundles, record static vats, queue their start
         and the bootstrap message. Nothing is written unless all of it is valid."""
         if self.kv.get("kernel.initialized") is not None:
+            self._migrate()
+            await self._replay_vats()
             return
         cfg = self.config
         vat_admin_bundle = self.bundles.install_file(vat_admin_bundle_path())
@@ -257,6 +261,7 @@ class Kernel:
             rollback.recover(event)
         self.refcounts.process_maybe_free()
         kv.set("kernel.crankNumber", str(crank_num + 1))
+        crash_point("mid-crank")
         kv.commit_crank()
         if slog.enabled:
             why = rollback.why if rollback is not None else None
@@ -307,7 +312,11 @@ class Kernel:
         worker = self.workers[vat_id]
         if self.slog.enabled:
             self.slog.write({"type": "deliver", "vatID": vat_id, "delivery": delivery})
-        result = await worker.deliver(delivery)
+        recording = self.syscalls.recording = [] if self.kv.keeps_transcripts else None
+        try:
+            result = await worker.deliver(delivery)
+        finally:
+            self.syscalls.recording = None
         self.deliveries += 1
         why = self.illegal.pop(vat_id, None)
         if why is None and result[0] != "ok":
@@ -315,6 +324,8 @@ class Kernel:
         if why is not None:
             self.exits.pop(vat_id, None)
             return vat_id, why
+        if recording is not None:
+            self._record(vat_id, delivery, recording)
         exit_request = self.exits.pop(vat_id, None)
         if exit_request is not None:
             failure, info = exit_request
@@ -323,6 +334,61 @@ class Kernel:
         if delivery[0] in ("message", "notify"):
             self._count_down_to_reap(vat_id)
         return None
+
+    def _record(self, vat_id: str, delivery: list[Any], syscalls: list[list[Any]]) -> None:
+        """Append a delivery and its syscalls to the vat's current transcript."""
+        kv = self.kv
+        key = f"{vat_id}.t.next"
+        position = int(kv.get(key) or 0)
+        kv.set(key, str(position + 1))
+        incarnation = int(kv.get(f"{vat_id}.incarnation") or 0)
+        item = dumps({"d": delivery, "s": syscalls})
+        kv.append_transcript(vat_id, incarnation, position, item)
+
+    async def _replay_vats(self) -> None:
+        """Rebuild every live vat by replaying its current incarnation's transcript.
+
+        Syscalls are checked against the transcript and answered from it; a
+        difference is a `ReplayDivergence` naming the vat, the delivery and what
+        differed, and the kernel does not open."""
+        kv = self.kv
+        for vat_id in self.keeper.vat_ids():
+            incarnation = int(kv.get(f"{vat_id}.incarnation") or 0)
+            items = kv.read_transcript(vat_id, incarnation)
+            if not items:
+                continue  # its start is still queued: it starts when that runs
+            name = self.keeper.vat_options(vat_id)["name"]
+            worker = self.make_worker(vat_id, incarnation, kv.get(f"{vat_id}.source") or "")
+            await self.start_worker(vat_id, worker)
+            for position, text in enumerate(items):
+                item = loads(text)
+                replay = self.syscalls.replaying[vat_id] = Replay(name, position, item["s"])
+                try:
+                    result = await worker.deliver(item["d"])
+                finally:
+                    del self.syscalls.replaying[vat_id]
+                replay.finish()
+                if replay.divergence is None and result[0] != "ok":
+                    replay.divergence = (
+                        f"vat {name!r} failed replaying delivery {position}: {result[1]}"
+                    )
+                if replay.divergence is not None:
+                    raise ReplayDivergence(replay.divergence)
+            self.slog.write({"type": "vat-replayed", "vatID": vat_id, "deliveries": len(items)})
+
+    def _migrate(self) -> None:
+        """Bring an older store's schema up to this kernel's."""
+        version = int(self.kv.get("kernel.schemaVersion") or 1)
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"this store has schema version {version}; this vatrt reads up to "
+                f"{SCHEMA_VERSION}: upgrade vatrt"
+            )
+        if version < 2:
+            # Schema 1 had no retained vatParameters: its vats keep none, and are
+            # ineligible for kernel-unilateral upgrade (SPEC 5, rule 7).
+            self.kv.set("kernel.schemaVersion", str(SCHEMA_VERSION))
+            self.kv.commit()
 
     def _count_down_to_reap(self, vat_id: str) -> None:
         key = f"{vat_id}.reapCountdown"
@@ -531,6 +597,7 @@ class Kernel:
             self.refcounts.decref_all(loads(params)["slots"])
         for key, _ in kv.items_with_prefix(f"{vat_id}."):
             kv.delete(key)
+        kv.delete_transcripts(vat_id)
         keeper.remove_vat(name)
         self._clists.pop(vat_id, None)
         self.slog.write({"type": "vat-terminated", "vatID": vat_id, "failure": failure})
@@ -624,6 +691,7 @@ class Kernel:
             self.hooks.upgrade_finished(request_id, ok, detail)
         else:
             self.upgrade_outcomes[request_id] = (ok, detail)
+            crash_point("mid-upgrade-all")
 
     async def restart_vat(
         self, name: str, bundle: str | None = None, upgrade_message: Any = "kernel restart"

@@ -12,12 +12,51 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from .._marshal import CapData
 from .clist import IllegalSyscall
 from .refcounts import event_krefs, is_object
 
 if TYPE_CHECKING:
     from .kernel import Kernel
+
+
+class Replay:
+    """One delivery's recorded syscalls: each live syscall must match the next one,
+    and gets the recorded result (kernel state is already past this delivery)."""
+
+    def __init__(self, vat_name: str, position: int, syscalls: list[list[Any]]) -> None:
+        self.vat_name = vat_name
+        self.position = position
+        self.expected = syscalls
+        self.index = 0
+        self.divergence: str | None = None
+
+    def next(self, vso: list[Any]) -> Any:
+        got = orjson.loads(orjson.dumps(vso))
+        if self.index >= len(self.expected):
+            return self._diverged(f"expected no more syscalls, got {got}")
+        want, result = self.expected[self.index]
+        self.index += 1
+        if got != want:
+            return self._diverged(f"expected {want}, got {got}")
+        return result
+
+    def finish(self) -> None:
+        if self.divergence is None and self.index < len(self.expected):
+            self.divergence = (
+                f"vat {self.vat_name!r} diverged from its transcript at delivery "
+                f"{self.position}: expected {self.expected[self.index][0]}, got no syscall"
+            )
+
+    def _diverged(self, detail: str) -> Any:
+        if self.divergence is None:
+            self.divergence = (
+                f"vat {self.vat_name!r} diverged from its transcript at delivery "
+                f"{self.position}: {detail}"
+            )
+        raise IllegalSyscall(self.divergence)
 
 
 class SyscallHandler:
@@ -40,9 +79,16 @@ class SyscallHandler:
             "vatstoreGetKeys": self._vatstore_get_keys,
             "callKernelHook": self._call_kernel_hook,
         }
+        # The syscalls of the delivery under way, when its transcript is kept.
+        self.recording: list[list[Any]] | None = None
+        # Vats being replayed from their transcripts: syscalls are checked, not run.
+        self.replaying: dict[str, Replay] = {}
 
     def handle(self, vat_id: str, vso: list[Any]) -> Any:
         kernel = self.kernel
+        replay = self.replaying.get(vat_id)
+        if replay is not None:
+            return replay.next(vso)
         if vat_id in kernel.illegal:
             raise IllegalSyscall(f"vat {vat_id} already made an illegal syscall in this delivery")
         try:
@@ -61,6 +107,8 @@ class SyscallHandler:
             kernel.slog.write(
                 {"type": "syscall", "vatID": vat_id, "syscall": vso, "result": result}
             )
+        if self.recording is not None:
+            self.recording.append([vso, result])
         return result
 
     # -- messages and promises -------------------------------------------------------

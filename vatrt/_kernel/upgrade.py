@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._crash import crash_point
 from ..errors import BundleError, VatTerminated
 from .bundles import is_bundle_id
 from .crank import Rollback
@@ -78,6 +79,9 @@ async def upgrade_in_crank(kernel: Kernel, event: dict[str, Any]) -> Rollback | 
     # 4: the new incarnation's records.
     kv.set(f"{vat_id}.incarnation", str(new_incarnation))
     kv.set(f"{vat_id}.source", event["bundleID"])
+    # A new transcript: replay now starts from this incarnation's startVat.
+    kv.set(f"{vat_id}.t.next", "0")
+    kv.delete_transcripts(vat_id, below_incarnation=new_incarnation)
     new_params = event["vatParameters"]
     old_params = kv.get(f"{vat_id}.vatParameters")
     kernel.refcounts.incref_all(new_params["slots"])  # increment-before-decrement
@@ -95,6 +99,7 @@ async def upgrade_in_crank(kernel: Kernel, event: dict[str, Any]) -> Rollback | 
         new_worker.stop()
         kernel.workers[vat_id] = old_worker
         return _failed(kernel, fatal[1])
+    crash_point("mid-upgrade")
     old_worker.stop()
     kernel.slog.write({"type": "vat-upgraded", "vatID": vat_id, "incarnation": new_incarnation})
     kernel.report_upgrade(event, ok=True, detail=new_incarnation)

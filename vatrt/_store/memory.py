@@ -12,6 +12,8 @@ def _head(key: str) -> str:
 class MemoryKVStore:
     """Committed state in `_data`; the current crank's writes in `_crank`.
 
+    Never reopened, so it keeps no transcripts (`keeps_transcripts` is False).
+
     A deleted key is recorded in the crank buffer as ``None`` so that reads inside
     the crank see the deletion before it is committed. Keys are also indexed by
     their head (``v12`` of ``v12.c.ko40``), so a prefix scan over one vat's or one
@@ -19,6 +21,8 @@ class MemoryKVStore:
     upgrade or a termination is then O(its own state), and upgrading every vat is
     linear in the number of vats.
     """
+
+    keeps_transcripts = False
 
     def __init__(self, initial: dict[str, str] | None = None) -> None:
         self._data: dict[str, str] = {}
@@ -97,4 +101,15 @@ class MemoryKVStore:
             raise RuntimeError("commit inside a crank")
 
     def close(self) -> None:
+        pass
+
+    # An in-memory kernel is never reopened, so it keeps no transcripts.
+
+    def append_transcript(self, vat_id: str, incarnation: int, position: int, item: str) -> None:
+        pass
+
+    def read_transcript(self, vat_id: str, incarnation: int) -> list[str]:
+        return []
+
+    def delete_transcripts(self, vat_id: str, below_incarnation: int | None = None) -> None:
         pass
