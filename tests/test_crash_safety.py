@@ -11,9 +11,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import anyio
 import pytest
 
 import vatrt
@@ -66,7 +66,7 @@ async def test_kill_9_at_random_moments_loses_no_acknowledged_call(anyio_backend
     kills, acked = 0, []
     while kills < 20:
         child = start_child(store, directory, 400, 25, backend=anyio_backend)
-        time.sleep(rng.uniform(0.35, 1.2))
+        await anyio.sleep(rng.uniform(0.35, 1.2))
         child.send_signal(signal.SIGKILL)
         out, err = child.communicate()
         assert child.returncode in (-signal.SIGKILL, 0), err
