@@ -28,18 +28,25 @@ def _open_store(store: str | Path | None) -> KVStore:
 
 @asynccontextmanager
 async def open_kernel(
-    config: dict[str, Any] | str | Path,
+    config: dict[str, Any] | str | Path | None,
     store: str | Path | None = None,
     *,
     slog: str | Path | IO[bytes] | None = None,
 ) -> AsyncIterator[Kernel]:
     """Boot (or reopen) a kernel; its vats' tasks live inside this context.
 
-    `store` is None for an in-memory kernel. `slog` is a path or a binary file
-    that gets one JSON line per crank, delivery and syscall.
+    `store` is None for an in-memory kernel, or a SQLite file (created, or
+    reopened: then the store's own vats and bundles are what runs). `config` may be
+    None to reopen an existing store. `slog` is a path or a binary file that gets
+    one JSON line per crank, delivery and syscall.
     """
-    cfg = load_config(config)
+    if config is None and (store is None or not Path(store).exists()):
+        raise ConfigError("a config is needed unless reopening an existing store")
+    cfg = load_config(config if config is not None else {"vats": {}})
     kv = _open_store(store)
+    if config is None and kv.get("kernel.initialized") is None:
+        kv.close()
+        raise ConfigError(f"store {str(store)!r} holds no kernel; give a config to boot one")
     slog_file: IO[bytes] | None = None
     own_slog = False
     if isinstance(slog, (str, Path)):

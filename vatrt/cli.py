@@ -158,6 +158,55 @@ def _print_summary(kernel: Kernel, cranks: int, elapsed: float, backend: str) ->
     console.print(table)
 
 
+@main.command()
+@click.option(
+    "--store",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The kernel's SQLite file.",
+)
+@click.option("--backend", type=BACKENDS, default="asyncio", show_default=True)
+def inspect(store: Path, backend: str) -> None:
+    """Show a stored kernel: its vats, run-queue and object and promise counts."""
+
+    async def main() -> int:
+        async with open_kernel(None, store) as kernel:
+            _print_inspection(kernel, store)
+        return 0
+
+    _run_async(backend, main)
+
+
+def _print_inspection(kernel: Kernel, store: Path) -> None:
+    dump = kernel.dump()
+    table = Table(title=f"vats in {store}", title_justify="left")
+    for column in ("name", "id", "incarnation", "bundle", "critical", "retained vatParameters"):
+        table.add_column(column)
+    for name in kernel.vat_names():
+        vat_id = kernel.vat_id(name)
+        options = kernel.keeper.vat_options(vat_id)
+        record = dump.get(f"{vat_id}.vatParameters")
+        retained = "none" if record is None else repr(kernel.vat_parameters(vat_id))
+        table.add_row(
+            name,
+            vat_id,
+            dump.get(f"{vat_id}.incarnation", "?"),
+            dump.get(f"{vat_id}.source", "?")[:15] + "…",
+            "yes" if options.get("critical") else "no",
+            retained if len(retained) <= 60 else retained[:57] + "...",
+        )
+    console.print(table)
+    objects = sum(1 for k in dump if k.startswith("ko") and k.endswith(".refCount"))
+    promises = sum(1 for k in dump if k.startswith("kp") and k.endswith(".refCount"))
+    summary = Table(show_header=False, title="kernel", title_justify="left")
+    summary.add_row("schema version", dump.get("kernel.schemaVersion", "?"))
+    summary.add_row("cranks", dump.get("kernel.crankNumber", "0"))
+    summary.add_row("run-queue length", str(kernel.stats().run_queue_length))
+    summary.add_row("kernel objects", str(objects))
+    summary.add_row("kernel promises", str(promises))
+    console.print(summary)
+
+
 def _parse_bundles(values: tuple[str, ...]) -> dict[str, str]:
     bundles = {}
     for value in values:
@@ -207,7 +256,9 @@ def _print_upgrade_summary(report: dict[str, UpgradeOutcome]) -> None:
 
 
 @main.command("upgrade-all")
-@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "config", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False
+)
 @click.option("--store", type=click.Path(path_type=Path), help="The kernel's SQLite file.")
 @click.option(
     "--bundle",
@@ -219,13 +270,17 @@ def _print_upgrade_summary(report: dict[str, UpgradeOutcome]) -> None:
 @click.option("--message", default="kernel upgrade", show_default=True)
 @click.option("--backend", type=BACKENDS, default="asyncio", show_default=True)
 def upgrade_all(
-    config: Path, store: Path | None, bundles: tuple[str, ...], message: str, backend: str
+    config: Path | None, store: Path | None, bundles: tuple[str, ...], message: str, backend: str
 ) -> None:
-    """Restart every vat of the kernel from CONFIG with its retained vatParameters.
+    """Restart every vat of a stored kernel (or of one booted from CONFIG) with its
+    retained vatParameters.
 
-    Runs the kernel to idle first, then upgrades all vats and prints a table of
-    outcomes. Exit code 1 if any vat failed (it was rolled back and keeps running).
+    Runs the kernel to idle first, then upgrades all vats, prints a table of
+    outcomes and commits. Exit code 1 if any vat failed (it was rolled back and
+    keeps running).
     """
+    if config is None and store is None:
+        raise click.UsageError("give a CONFIG, a --store, or both")
     targets = _parse_bundles(bundles)
 
     async def main() -> int:
