@@ -13,7 +13,7 @@ from ._kernel.kernel import Kernel
 from ._store.kvstore import KVStore
 from ._store.memory import MemoryKVStore
 from ._store.sqlite import SQLiteKVStore
-from .config import load_config
+from .config import KernelConfig, load_config
 from .errors import ConfigError
 
 
@@ -24,6 +24,20 @@ def _open_store(store: str | Path | None) -> KVStore:
     if path.is_dir():
         raise ConfigError(f"store={str(store)!r} is a directory; give a file path")
     return SQLiteKVStore(path)
+
+
+def _open(
+    config: dict[str, Any] | str | Path | None, store: str | Path | None
+) -> tuple[KernelConfig, KVStore]:
+    """Read the config and open the store (blocking, once, before anything runs)."""
+    if config is None and (store is None or not Path(store).exists()):
+        raise ConfigError("a config is needed unless reopening an existing store")
+    cfg = load_config(config if config is not None else {"vats": {}})
+    kv = _open_store(store)
+    if config is None and kv.get("kernel.initialized") is None:
+        kv.close()
+        raise ConfigError(f"store {str(store)!r} holds no kernel; give a config to boot one")
+    return cfg, kv
 
 
 @asynccontextmanager
@@ -40,13 +54,7 @@ async def open_kernel(
     None to reopen an existing store. `slog` is a path or a binary file that gets
     one JSON line per crank, delivery and syscall.
     """
-    if config is None and (store is None or not Path(store).exists()):
-        raise ConfigError("a config is needed unless reopening an existing store")
-    cfg = load_config(config if config is not None else {"vats": {}})
-    kv = _open_store(store)
-    if config is None and kv.get("kernel.initialized") is None:
-        kv.close()
-        raise ConfigError(f"store {str(store)!r} holds no kernel; give a config to boot one")
+    cfg, kv = _open(config, store)
     slog_file: IO[bytes] | None = None
     own_slog = False
     if isinstance(slog, (str, Path)):
