@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
+import attrs
 import click
 from rich.console import Console
 from rich.pretty import Pretty
@@ -205,6 +206,69 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
     summary.add_row("kernel objects", str(objects))
     summary.add_row("kernel promises", str(promises))
     console.print(summary)
+
+
+@main.command()
+@click.argument("names", nargs=-1, metavar="[SCENARIO]...")
+@click.option("--backend", type=BACKENDS, default="asyncio", show_default=True)
+@click.option("--quick", is_flag=True, help="Small sizes: a smoke test that checks every answer.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON here.")
+def bench(names: tuple[str, ...], backend: str, quick: bool, json_path: Path | None) -> None:
+    """Run load scenarios, each next to an anyio ping-pong baseline from this process.
+
+    Scenarios: pingpong, burst, fanout, chain, create, upgrade-all, replay (all by
+    default). Ratios against the baseline are what compare across machines.
+    """
+    import orjson
+
+    from ._bench.scenarios import machine, scenarios
+
+    available = scenarios(quick)
+    unknown = sorted(set(names) - set(available))
+    if unknown:
+        raise click.BadParameter(
+            f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(available)}",
+            param_hint="SCENARIO",
+        )
+    chosen = list(names) or list(available)
+    results = []
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("benchmarking", total=len(chosen))
+        for name in chosen:
+            progress.update(task, description=f"benchmarking {name}")
+            results += anyio.run(available[name], quick, backend=backend)
+            progress.advance(task)
+    table = Table(
+        title=f"vatrt bench ({backend}{', quick' if quick else ''})", title_justify="left"
+    )
+    for column in ("scenario", "ops/s", "baseline ops/s", "ratio", "crank p50 µs", "crank p99 µs"):
+        table.add_column(column, justify="left" if column == "scenario" else "right", no_wrap=True)
+    for r in results:
+        table.add_row(
+            r.scenario,
+            f"{r.ops_per_s:,.0f} {r.unit.split('/')[0]}",
+            f"{r.baseline_per_s:,.0f}",
+            f"{r.ratio:.2f}",
+            "" if r.crank_p50_us is None else f"{r.crank_p50_us:,.0f}",
+            "" if r.crank_p99_us is None else f"{r.crank_p99_us:,.0f}",
+        )
+    wide = Console(width=max(console.width, 120)) if not console.is_terminal else console
+    wide.print(table)
+    if json_path is not None:
+        record = {
+            "backend": backend,
+            "quick": quick,
+            "machine": machine(),
+            "results": [{**attrs.asdict(r), "ratio": r.ratio} for r in results],
+        }
+        json_path.write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2))
 
 
 def _parse_bundles(values: tuple[str, ...]) -> dict[str, str]:

@@ -10,6 +10,7 @@ talks to vats through workers, in deliveries and syscalls.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -98,6 +99,8 @@ class Kernel:
         self._panic: KernelPanic | None = None
         self.syscalls = SyscallHandler(self)
         self.deliveries = 0
+        # When a list, every crank's duration (seconds) is appended: `vatrt bench`.
+        self.crank_times: list[float] | None = None
         # Set during a delivery: vats whose syscalls were illegal, and exit requests.
         self.illegal: dict[str, str] = {}
         self.exits: dict[str, tuple[bool, CapData]] = {}
@@ -233,6 +236,16 @@ class Kernel:
         return self._take_gc_action() or self.keeper.pop_event()
 
     async def _crank(self) -> bool:
+        times = self.crank_times
+        if times is None:
+            return await self._crank_once()
+        start = time.perf_counter()
+        ran = await self._crank_once()
+        if ran:
+            times.append(time.perf_counter() - start)
+        return ran
+
+    async def _crank_once(self) -> bool:
         kv = self.kv
         kv.begin_crank()
         event = self._take_event()

@@ -5,6 +5,7 @@ from vatrt.vat import E, Far, durable_kind
 
 def build_root_object(vat_powers, vat_parameters, baggage):
     peers = {}
+    peers_admin = {}
     baggage.provide("pings", lambda: 0)
 
     @durable_kind(baggage, "Token")
@@ -22,6 +23,7 @@ def build_root_object(vat_powers, vat_parameters, baggage):
     class Peer:
         def bootstrap(self, vats, devices):
             peers.update({k: v for k, v in vats.items() if k != "vat_admin"})
+            peers_admin["admin"] = vats["vat_admin"]
 
         def ping(self, i):
             return i
@@ -51,6 +53,13 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             for _ in range(depth - 1):
                 hop = E(hop).next_hop()  # pipelined: no round trip per hop
             return await E(hop).ping(depth)
+
+        async def create_many(self, n):
+            admin = peers_admin["admin"]
+            bundle = await E(admin).get_bundle("peer")
+            for i in range(n):
+                await E(admin).create_vat(bundle, name=f"made-{i}", vat_parameters={"n": i})
+            return n
 
         def token_value(self):
             return baggage.get("token").value()

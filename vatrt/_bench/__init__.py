@@ -1,0 +1,1 @@
+"""Load scenarios for ``vatrt bench`` and ``benchmarks/`` (see `scenarios`)."""

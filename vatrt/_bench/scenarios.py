@@ -1,0 +1,251 @@
+"""Load scenarios through the kernel, each next to a same-process anyio baseline.
+
+Every scenario returns a `Result`: operations per second, the baseline measured
+in the same process on the same backend just before it, their ratio, and the
+p50/p99 of crank times. Scenarios check their own answers (and `kernel.audit()`),
+so ``vatrt bench --quick`` doubles as a smoke test.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+
+from .._controller import open_kernel
+from .._kernel.kernel import Kernel
+from . import baseline
+
+PEER = Path(__file__).resolve().parent / "peer_vat.py"
+
+
+@attrs.frozen
+class Result:
+    scenario: str
+    ops_per_s: float
+    unit: str
+    baseline_per_s: float
+    crank_p50_us: float | None = None
+    crank_p99_us: float | None = None
+    detail: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.ops_per_s / self.baseline_per_s if self.baseline_per_s else 0.0
+
+
+def config(n_workers: int = 0, **extra: Any) -> dict[str, Any]:
+    vats: dict[str, Any] = {"a": {"bundle": "peer"}, "b": {"bundle": "peer"}}
+    for i in range(n_workers):
+        vats[f"w{i:05d}"] = {"bundle": "peer", "parameters": {"n": i}}
+    return {"bootstrap": "a", "bundles": {"peer": str(PEER)}, "vats": vats, **extra}
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6
+
+
+class _Run:
+    """A kernel for one measurement: in memory or in a fresh SQLite file."""
+
+    def __init__(self, cfg: dict[str, Any], store: bool) -> None:
+        self.cfg = cfg
+        self.store = store
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    def store_path(self) -> Path | None:
+        if not self.store:
+            return None
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="vatrt-bench-")
+        return Path(self._dir.name) / "kernel.sqlite"
+
+    def close(self) -> None:
+        if self._dir is not None:
+            self._dir.cleanup()
+
+
+async def _measure(
+    name: str,
+    unit: str,
+    cfg: dict[str, Any],
+    ops: int,
+    work: Callable[[Kernel], Awaitable[Any]],
+    check: Callable[[Any], bool],
+    *,
+    store: bool = False,
+) -> Result:
+    base = await baseline.pingpong(2000)
+    run = _Run(cfg, store)
+    try:
+        async with open_kernel(cfg, run.store_path()) as kernel:
+            await kernel.run()
+            kernel.crank_times = []
+            start = time.perf_counter()
+            answer = await work(kernel)
+            elapsed = time.perf_counter() - start
+            times, kernel.crank_times = kernel.crank_times, None
+            if not check(answer):
+                raise AssertionError(f"{name}: wrong answer {answer!r}")
+            kernel.audit()
+    finally:
+        run.close()
+    label = f"{name} ({'sqlite' if store else 'memory'})"
+    return Result(
+        label, ops / elapsed, unit, base, _percentile(times, 0.5), _percentile(times, 0.99)
+    )
+
+
+async def pingpong(n: int, store: bool = False) -> Result:
+    return await _measure(
+        "ping-pong",
+        "round trips/s",
+        config(),
+        n,
+        lambda k: k.call("a", "pingpong", "b", n),
+        lambda t: t == n * (n - 1) // 2,
+        store=store,
+    )
+
+
+async def burst(n: int, store: bool = False) -> Result:
+    return await _measure(
+        "burst",
+        "msgs/s",
+        config(),
+        n,
+        lambda k: k.call("a", "burst", "b", n),
+        lambda t: t == n * (n - 1) // 2,
+        store=store,
+    )
+
+
+async def fan_out(n_vats: int, n_each: int, store: bool = False) -> Result:
+    total = n_vats * n_each * (n_each - 1) // 2
+    return await _measure(
+        f"fan-out to {n_vats} vats",
+        "msgs/s",
+        config(n_vats),
+        n_vats * n_each,
+        lambda k: k.call("a", "fan_out", n_each),
+        lambda t: t == total,
+        store=store,
+    )
+
+
+async def chain(depth: int, store: bool = False) -> Result:
+    return await _measure(
+        "pipelined chain",
+        "hops/s",
+        config(),
+        depth,
+        lambda k: k.call("a", "chain", "b", depth),
+        lambda v: v == depth,
+        store=store,
+    )
+
+
+async def create_vats(n: int, store: bool = False) -> Result:
+    return await _measure(
+        f"create {n} dynamic vats",
+        "vats/s",
+        config(),
+        n,
+        lambda k: k.call("a", "create_many", n),
+        lambda v: v == n,
+        store=store,
+    )
+
+
+async def upgrade_all(n_vats: int, store: bool = False) -> Result:
+    cfg = config(n_vats)
+
+    async def work(kernel: Kernel) -> Any:
+        report = await kernel.upgrade_all_vats(upgrade_message="bench")
+        value = await kernel.call(f"w{n_vats - 1:05d}", "token_value")
+        return all(o.status == "upgraded" for o in report.values()) and value == n_vats - 1
+
+    result = await _measure(
+        f"upgrade_all {n_vats} vats", "vats/s", cfg, n_vats + 3, work, bool, store=store
+    )
+    per_vat_ms = 1000 / result.ops_per_s
+    return attrs.evolve(result, detail={"ms_per_vat": round(per_vat_ms, 3)})
+
+
+async def replay(deliveries: int) -> Result:
+    """Reopen time of a stored kernel whose vats' transcripts hold `deliveries`."""
+    base = await baseline.pingpong(2000)
+    run = _Run(config(), store=True)
+    try:
+        path = run.store_path()
+        async with open_kernel(config(), path) as kernel:
+            await kernel.run()
+            await kernel.call("a", "pingpong", "b", deliveries // 2)
+        start = time.perf_counter()
+        async with open_kernel(config(), path) as kernel:
+            elapsed = time.perf_counter() - start
+            assert await kernel.call("b", "ping", 7) == 7
+    finally:
+        run.close()
+    return Result(
+        f"reopen+replay {deliveries} deliveries",
+        deliveries / elapsed,
+        "deliveries/s",
+        base,
+        detail={"reopen_s": round(elapsed, 4)},
+    )
+
+
+Scenario = Callable[[bool], Awaitable[list[Result]]]
+
+
+def scenarios(quick: bool) -> dict[str, Scenario]:
+    """Name -> scenario; `quick` sizes them for a smoke test (seconds, not minutes)."""
+    n = 300 if quick else 5000
+
+    def both(fn: Callable[..., Awaitable[Result]], *args: Any) -> Scenario:
+        async def run(_: bool) -> list[Result]:
+            return [await fn(*args, store=False), await fn(*args, store=True)]
+
+        return run
+
+    def sizes(fn: Callable[[int], Awaitable[Result]], values: tuple[int, ...]) -> Scenario:
+        async def run(_: bool) -> list[Result]:
+            return [await fn(v) for v in values]
+
+        return run
+
+    return {
+        "pingpong": both(pingpong, n),
+        "burst": both(burst, 2 * n),
+        "fanout": both(fan_out, 20, n // 20 if quick else 250),
+        "chain": both(chain, n),
+        "create": both(create_vats, 20 if quick else 200),
+        "upgrade-all": sizes(upgrade_all, (10, 50) if quick else (10, 100, 1000)),
+        "replay": sizes(replay, (200, 1000) if quick else (1000, 10000, 50000)),
+    }
+
+
+def machine() -> dict[str, Any]:
+    import importlib.metadata as md
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "versions": {p: md.version(p) for p in ("vatrt", "anyio", "trio", "orjson")},
+    }
+
+
+def run_blocking(fn: Callable[[], Awaitable[Any]], backend: str) -> Any:
+    return anyio.run(fn, backend=backend)
