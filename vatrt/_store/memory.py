@@ -5,8 +5,11 @@ from __future__ import annotations
 _DELETED = None
 
 
-def _head(key: str) -> str:
-    return key.split(".", 1)[0]
+def _vat_head(key: str) -> str | None:
+    """``v12`` for a key of vat v12 (``v12.c.ko40``), else None."""
+    if key[0] == "v" and key[1:2].isdigit():
+        return key.split(".", 1)[0]
+    return None
 
 
 class MemoryKVStore:
@@ -15,11 +18,13 @@ class MemoryKVStore:
     Never reopened, so it keeps no transcripts (`keeps_transcripts` is False).
 
     A deleted key is recorded in the crank buffer as ``None`` so that reads inside
-    the crank see the deletion before it is committed. Keys are also indexed by
-    their head (``v12`` of ``v12.c.ko40``), so a prefix scan over one vat's or one
-    object's keys costs what that vat has, not what the whole kernel has: an
-    upgrade or a termination is then O(its own state), and upgrading every vat is
-    linear in the number of vats.
+    the crank see the deletion before it is committed. A vat's keys are also
+    indexed by vat (``v12`` of ``v12.c.ko40``), so a prefix scan over one vat's
+    keys costs what that vat has, not what the whole kernel has: an upgrade or a
+    termination is then O(its own state), and upgrading every vat is linear in the
+    number of vats. Other keys (run-queue entries, promises) come and go every
+    crank and are never scanned by prefix on the crank path, so they are not
+    indexed.
     """
 
     keeps_transcripts = False
@@ -34,16 +39,19 @@ class MemoryKVStore:
 
     def _put(self, key: str, value: str) -> None:
         if key not in self._data:
-            self._by_head.setdefault(_head(key), set()).add(key)
+            head = _vat_head(key)
+            if head is not None:
+                self._by_head.setdefault(head, set()).add(key)
         self._data[key] = value
 
     def _remove(self, key: str) -> None:
         if self._data.pop(key, None) is not None:
-            head = _head(key)
-            keys = self._by_head[head]
-            keys.discard(key)
-            if not keys:
-                del self._by_head[head]
+            head = _vat_head(key)
+            if head is not None:
+                keys = self._by_head[head]
+                keys.discard(key)
+                if not keys:
+                    del self._by_head[head]
 
     def get(self, key: str) -> str | None:
         crank = self._crank
@@ -65,8 +73,9 @@ class MemoryKVStore:
 
     def items_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
         data = self._data
-        if "." in prefix:
-            candidates = self._by_head.get(_head(prefix), ())
+        head = _vat_head(prefix) if "." in prefix else None
+        if head is not None:
+            candidates = self._by_head.get(head, ())
             merged = {k: data[k] for k in candidates if k.startswith(prefix)}
         else:
             merged = {k: v for k, v in data.items() if k.startswith(prefix)}
