@@ -25,13 +25,14 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             )
             await E(alice).deposit(10)  # the same account object, now served by v2
             bob = await E(ledger).open("bob")
-            await E(bob).deposit(5)
+            await E(bob).deposit(5)  # v2: deposits under 10 go free
             return {
                 "before_upgrade": before,
                 "upgrade": upgraded,
                 "after_upgrade": await E(ledger).describe(),
                 "alice_balance": await E(alice).balance(),  # (10-1)+(10-1)+(10-2)
-                "bob_balance": await E(bob).balance(),  # 5-2
+                "bob_balance": await E(bob).balance(),  # 5, no fee
+                "accounts": await E(ledger).accounts(),  # a method only v2 has
             }
 
     return Far("Bootstrap", Bootstrap())

@@ -1,13 +1,22 @@
-"""A ledger vat, version 2: the same durable kinds, new fee rules."""
+"""A ledger vat, version 2: the same durable kinds, a new fee rule, a new method.
+
+It must re-define every durable kind version 1 defined ("Account"), with the same
+tag; the accounts made by version 1 keep their krefs and balances. What changes:
+small deposits (under 10) go free, and the ledger can list its accounts.
+"""
 
 from vatrt.vat import Far, durable_kind
 
 VERSION = 2
+FREE_BELOW = 10
 
 
 def build_root_object(vat_powers, vat_parameters, baggage):
     fee = (vat_parameters or {}).get("fee", 0)
     session = {"calls": 0}  # ephemeral: starts again at every incarnation
+
+    def fee_for(amount):
+        return 0 if amount < FREE_BELOW else fee
 
     @durable_kind(baggage, "Account")
     class Account:
@@ -16,15 +25,13 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             return {"owner": owner, "balance": 0}
 
         def deposit(self, amount):
-            self.state["balance"] += amount - fee
-            baggage.set("fees", baggage.get("fees") + fee)
+            charged = fee_for(amount)
+            self.state["balance"] += amount - charged
+            baggage.set("fees", baggage.get("fees") + charged)
             return self.state["balance"]
 
         def balance(self):
             return self.state["balance"]
-
-    baggage.provide("fees", lambda: 0)
-    baggage.provide("accounts", dict)
 
     class Ledger:
         def open(self, owner):
@@ -34,6 +41,9 @@ def build_root_object(vat_powers, vat_parameters, baggage):
                 accounts[owner] = Account(owner)
                 baggage.set("accounts", accounts)
             return accounts[owner]
+
+        def accounts(self):
+            return sorted(baggage.get("accounts"))
 
         def describe(self):
             session["calls"] += 1
