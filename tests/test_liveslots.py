@@ -45,7 +45,7 @@ def message(method, *args, result="p-1", target="o+0"):
 
 
 def resolution(kernel, vpid):
-    [[_, [[got, rejected, data]]]] = [s for s in kernel.of("resolve") if s[1][0][0] == vpid]
+    [[_, [[_, rejected, data]]]] = [s for s in kernel.of("resolve") if s[1][0][0] == vpid]
     return rejected, decode(data, lambda ref, iface: Presence(ref, iface))
 
 
