@@ -19,7 +19,7 @@ import attrs
 from anyio.abc import TaskGroup
 
 from .._crash import crash_point
-from .._marshal import RETAIN, CapData, RemoteError, data_capdata, decode, encode, error_capdata
+from .._marshal import RETAIN, CapData, data_capdata, decode, encode, error_capdata
 from .._store.kvstore import KVStore
 from .._worker.base import Worker
 from .._worker.local import make_local_worker, validate_bundle
@@ -35,7 +35,7 @@ from ..errors import (
     VatTerminated,
 )
 from .bundles import BundleStore
-from .clist import CList, IllegalSyscall
+from .clist import CList
 from .crank import Rollback
 from .keeper import SCHEMA_VERSION, KernelKeeper, dumps, loads
 from .refcounts import RefCounts, event_krefs, is_object, message_krefs
@@ -904,4 +904,4 @@ def _kref_order(kref: str) -> tuple[str, int]:
     return kref[:2], int(kref[2:])
 
 
-__all__ = ["IllegalSyscall", "Kernel", "KernelRef", "KernelStats", "RemoteError"]
+__all__ = ["Kernel", "KernelRef", "KernelStats"]

@@ -22,7 +22,6 @@ from .._marshal import CapData, data_capdata, decode, encode
 from ..config import RESERVED_VAT_NAMES, VAT_NAME
 from ..errors import BundleError
 from .bundles import is_bundle_id
-from .keeper import dumps, loads
 from .refcounts import event_krefs
 
 if TYPE_CHECKING:
@@ -261,4 +260,4 @@ def vat_upgraded_reason(upgrade_message: Any, incarnation: int) -> CapData:
     )
 
 
-__all__ = ["CALLBACKS_KEY", "UPGRADE_RESULT", "HookError", "VatAdminHooks", "dumps", "loads"]
+__all__ = ["CALLBACKS_KEY", "UPGRADE_RESULT", "HookError", "VatAdminHooks"]

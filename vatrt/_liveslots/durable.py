@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .._marshal import CapData
-from .far import FAR_ATTR, running_liveslots
+from .far import FAR_ATTR
 
 if TYPE_CHECKING:
     from .liveslots import LiveSlots
@@ -284,8 +283,4 @@ def make_baggage(liveslots: LiveSlots) -> Baggage:
     return Baggage(liveslots.durable)
 
 
-def current_durable_store() -> DurableStore:
-    return running_liveslots("durable_kind()").durable
-
-
-__all__ = ["Baggage", "CapData", "DurableState", "durable_kind", "make_baggage"]
+__all__ = ["Baggage", "DurableState", "durable_kind", "make_baggage"]
