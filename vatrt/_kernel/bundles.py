@@ -1,6 +1,7 @@
 """The bundle store: every installed bundle's source kept by its ID.
 
-A bundle ID is ``b1-`` + the sha256 of its source's UTF-8 bytes, so an upgrade,
+A bundle ID is ``b1-`` + the sha256 of its canonical text's UTF-8 bytes (the
+source of a single module, or a package's canonical JSON: `_bundle_format`), so an upgrade,
 a restart or a replay runs exactly the code it ran before, whatever happens to
 the file later.
 """
@@ -11,6 +12,7 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+from .._bundle_format import read_package
 from ..errors import BundleError
 from .keeper import KernelKeeper, dumps, loads
 
@@ -39,10 +41,13 @@ class BundleStore:
         return bundle_id
 
     def install_file(self, path: Path) -> str:
+        """Install a bundle file, or a package directory (with ``__init__.py``)."""
         try:
-            source = path.read_text()
+            source = read_package(path) if path.is_dir() else path.read_text()
         except OSError as e:
             raise BundleError(f"cannot read bundle {path}: {e.strerror}") from None
+        except ValueError as e:
+            raise BundleError(f"bundle {path}: {e}") from None
         return self.install(source, str(path))
 
     def get(self, bundle_id: str) -> tuple[str, str]:

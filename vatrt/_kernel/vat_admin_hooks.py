@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .._bundle_format import encode_package
 from .._marshal import CapData, data_capdata, decode, encode
 from ..config import RESERVED_VAT_NAMES, VAT_NAME
 from ..errors import BundleError
@@ -122,9 +123,16 @@ class VatAdminHooks:
             kernel.refcounts.decref(previous)
 
     def hook_install_bundle(self, source: Any, filename: Any = "<installed bundle>") -> str:
+        """`source` is a module's text, or a package: {relative path: text}."""
+        if isinstance(source, dict):
+            try:
+                source = encode_package(source)
+            except (TypeError, ValueError) as e:
+                raise HookError(f"install_bundle: {e}", "TypeError") from None
         if not isinstance(source, str):
             raise HookError(
-                f"install_bundle needs Python source text, not {type(source).__name__}",
+                "install_bundle needs Python source text or a package "
+                f"({{path: text}}), not {type(source).__name__}",
                 "TypeError",
             )
         return self.kernel.bundles.install(source, str(filename))

@@ -1,32 +1,112 @@
-"""Loading a bundle's source as a fresh module and finding `build_root_object`."""
+"""Loading a bundle as fresh modules and finding `build_root_object`.
+
+Each incarnation gets modules of its own (a unique module name), never shared
+with another vat or incarnation, so module-level state is ephemeral, as an
+upgrade expects. A package bundle's modules are imported while it loads, through
+a finder that serves them from the bundle's text, and are then taken out of
+``sys.modules``: a package imports its submodules at its top, not later.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from .._bundle_format import decode_package
 
 
 class BundleLoadError(Exception):
     """The bundle's code cannot run: the message names the file and the Python error."""
 
 
-def load_build_root_object(source: str, filename: str, module_name: str) -> Callable[..., Any]:
-    """Execute `source` as a new module (never cached in sys.modules) and return its
-    `build_root_object`. Each incarnation gets its own module, so module-level state
-    is ephemeral, as an upgrade expects."""
-    module = types.ModuleType(module_name)
-    module.__file__ = filename
-    try:
-        code = compile(source, filename, "exec")
-        exec(code, module.__dict__)
-    except Exception as exc:
-        where = ""
-        if isinstance(exc, SyntaxError) and exc.lineno:
+def _describe(exc: BaseException, filename: str) -> str:
+    where = ""
+    if isinstance(exc, SyntaxError):
+        filename = exc.filename or filename
+        if exc.lineno:
             where = f" (line {exc.lineno})"
-        raise BundleLoadError(
-            f"bundle {filename} failed to load{where}: {type(exc).__name__}: {exc}"
-        ) from None
+    return f"bundle {filename} failed to load{where}: {type(exc).__name__}: {exc}"
+
+
+class _PackageFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves ``<root>`` and ``<root>.<sub>`` from a package bundle's modules."""
+
+    def __init__(self, root: str, modules: dict[str, str], filename: str) -> None:
+        self.root = root
+        self.modules = modules
+        self.filename = filename
+        self.failed_in: str | None = None
+
+    def _path_of(self, fullname: str) -> tuple[str, bool] | None:
+        if fullname == self.root:
+            return "__init__.py", True
+        if not fullname.startswith(self.root + "."):
+            return None
+        rel = fullname[len(self.root) + 1 :].replace(".", "/")
+        if f"{rel}/__init__.py" in self.modules:
+            return f"{rel}/__init__.py", True
+        if f"{rel}.py" in self.modules:
+            return f"{rel}.py", False
+        return None
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        found = self._path_of(fullname)
+        if found is None:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=found[1])
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        found = self._path_of(module.__name__)
+        assert found is not None
+        path = f"{self.filename}/{found[0]}"
+        module.__file__ = path
+        try:
+            exec(compile(self.modules[found[0]], path, "exec"), module.__dict__)
+        except SyntaxError:
+            raise
+        except Exception:
+            self.failed_in = self.failed_in or path
+            raise
+
+
+def _load_package(modules: dict[str, str], filename: str, module_name: str) -> types.ModuleType:
+    finder = _PackageFinder(module_name, modules, filename)
+    sys.meta_path.insert(0, finder)
+    try:
+        return importlib.import_module(module_name)
+    except Exception as exc:
+        raise BundleLoadError(_describe(exc, finder.failed_in or filename)) from None
+    finally:
+        sys.meta_path.remove(finder)
+        for name in [n for n in sys.modules if n == module_name or n.startswith(module_name + ".")]:
+            del sys.modules[name]
+
+
+def load_build_root_object(source: str, filename: str, module_name: str) -> Callable[..., Any]:
+    """Load a bundle's text as new modules and return its `build_root_object`."""
+    modules = decode_package(source)
+    if modules is not None:
+        module = _load_package(modules, filename, module_name)
+    else:
+        module = types.ModuleType(module_name)
+        module.__file__ = filename
+        try:
+            exec(compile(source, filename, "exec"), module.__dict__)
+        except Exception as exc:
+            raise BundleLoadError(_describe(exc, filename)) from None
     build = module.__dict__.get("build_root_object")
     if not callable(build):
         raise BundleLoadError(f"bundle {filename} does not define build_root_object()")
