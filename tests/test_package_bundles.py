@@ -110,6 +110,6 @@ async def test_vat_admin_installs_a_package_given_as_a_dict(anyio_backend, tmp_p
     async with vatrt.open_kernel(config) as kernel:
         await kernel.run()
         assert await kernel.call("driver", "run", FILES) == "$0.21"
-        with pytest.raises(vatrt.RejectedError, match="needs an __init__.py"):
+        with pytest.raises(vatrt.RejectedError, match=r"needs an __init__\.py"):
             await kernel.call("driver", "run", {"pricing.py": "x = 1\n"})
         kernel.audit()
