@@ -30,6 +30,8 @@ class VatConfig:
     parameters: dict[str, Any] | None = None
     critical: bool = False
     reap_interval: int | None = None
+    # Grant `vat_powers.vat_admin` (the vat-admin service) to this vat.
+    vat_admin: bool = False
 
 
 @attrs.frozen

@@ -143,6 +143,7 @@ class Kernel:
                 "critical": vat.critical,
                 "reapInterval": vat.reap_interval or cfg.reap_interval,
                 "dynamic": False,
+                "vatAdmin": vat.vat_admin,
             }
             self.add_vat(name, bundle_ids[vat.bundle], options, parameters[name])
         if cfg.bootstrap is not None:
@@ -185,6 +186,14 @@ class Kernel:
         if clist is None:
             clist = self._clists[vat_id] = CList(vat_id, self.keeper, self.refcounts)
         return clist
+
+    def powers_for(self, vat_id: str) -> CapData:
+        """The capdata of the powers a vat's config grants (vat-admin), in its vrefs."""
+        if not self.keeper.vat_options(vat_id).get("vatAdmin"):
+            return data_capdata({})
+        admin_root = self.kv.get(f"{self.keeper.vat_id_of('vat_admin')}.root") or ""
+        granted = encode({"vat_admin": KernelRef(admin_root, "VatAdmin")}, _kernel_ref_slot)
+        return self.clist(vat_id).capdata_to_vat(granted)
 
     def make_worker(self, vat_id: str, incarnation: int, bundle_id: str) -> Any:
         """A worker for one incarnation of a vat, its code loaded but not started."""
@@ -422,7 +431,8 @@ class Kernel:
         clist = self.clist(vat_id)
         vat_params = clist.capdata_to_vat(params) if params is not None else data_capdata(None)
         self.refcounts.decref_all(event_krefs(event))
-        fatal = await self.deliver(vat_id, ["startVat", vat_params, []])
+        powers = self.powers_for(vat_id)
+        fatal = await self.deliver(vat_id, ["startVat", vat_params, [], powers])
         if fatal is None and self.keeper.vat_options(vat_id).get("dynamic"):
             self.hooks.vat_started(vat_id)
         return fatal
@@ -887,6 +897,10 @@ class Kernel:
         for worker in self.workers.values():
             worker.stop()
         self.workers.clear()
+
+
+def _kernel_ref_slot(x: Any) -> tuple[str, str] | None:
+    return (x.kref, x.iface) if type(x) is KernelRef else None
 
 
 def _sole_slot(data: CapData) -> str | None:

@@ -94,7 +94,8 @@ async def upgrade_in_crank(kernel: Kernel, event: dict[str, Any]) -> Rollback | 
     await kernel.start_worker(vat_id, new_worker)
     vat_params = clist.capdata_to_vat(new_params)
     kernel.refcounts.decref_all(event_krefs(event))
-    fatal = await kernel.deliver(vat_id, ["startVat", vat_params, inherited_imports])
+    powers = kernel.powers_for(vat_id)
+    fatal = await kernel.deliver(vat_id, ["startVat", vat_params, inherited_imports, powers])
     if fatal is not None:
         new_worker.stop()
         kernel.workers[vat_id] = old_worker

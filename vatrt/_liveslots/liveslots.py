@@ -20,7 +20,7 @@ from __future__ import annotations
 import gc
 import types
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -59,8 +59,16 @@ class VatFatal(Exception):
 class VatPowers:
     """The second-class powers a vat gets in ``build_root_object(vat_powers, ...)``."""
 
-    def __init__(self, liveslots: LiveSlots) -> None:
+    def __init__(self, liveslots: LiveSlots, granted: dict[str, Any]) -> None:
         self._ls = liveslots
+        self._granted = granted
+
+    @property
+    def vat_admin(self) -> Any:
+        """The vat-admin service, where the config grants it (``vat_admin = true``)."""
+        if "vat_admin" not in self._granted:
+            raise AttributeError("vat_admin is not granted to this vat (config: vat_admin = true)")
+        return self._granted["vat_admin"]
 
     def exit_vat(self, completion: Any = None) -> None:
         """End this vat successfully; `completion` is what ``done()`` resolves to."""
@@ -126,7 +134,7 @@ class LiveSlots:
             elif kind == "bringOutYourDead":
                 self._bring_out_your_dead()
             elif kind == "startVat":
-                self._start_vat(delivery[1], delivery[2] if len(delivery) > 2 else [])
+                self._start_vat(*delivery[1:])
             else:
                 raise VatFatal(f"unknown delivery type {kind!r}")
             self.micro.run_until_quiescent()
@@ -139,14 +147,20 @@ class LiveSlots:
                 self._dirty_since = _FullCollections.count
         return ["ok"]
 
-    def _start_vat(self, parameters_capdata: CapData, inherited_imports: list[str]) -> None:
+    def _start_vat(
+        self,
+        parameters_capdata: CapData,
+        inherited_imports: Sequence[str] = (),
+        powers_capdata: CapData | None = None,
+    ) -> None:
         """Build the root object. `inherited_imports` are the imports an earlier
         incarnation left in the c-list: those no durable state refers to are dropped
         at once, since nothing in this incarnation can reach them."""
         parameters = self.unmarshal(parameters_capdata)
         baggage = self._make_baggage(self) if self._make_baggage else None
         outcome = VatPromise(self.micro)
-        built = self._build_root_object(VatPowers(self), parameters, baggage)
+        granted = self.unmarshal(powers_capdata) if powers_capdata else {}
+        built = self._build_root_object(VatPowers(self, granted), parameters, baggage)
         if isinstance(built, types.CoroutineType):
             run_coroutine(built, outcome)
         else:
