@@ -1,8 +1,8 @@
-"""An in-memory `KVStore`: a dict, plus a crank buffer that makes a crank atomic."""
+"""An in-memory `KVStore`: a dict, plus an undo log that makes a crank atomic."""
 
 from __future__ import annotations
 
-_DELETED = None
+_ABSENT = None
 
 
 def _vat_head(key: str) -> str | None:
@@ -13,18 +13,20 @@ def _vat_head(key: str) -> str | None:
 
 
 class MemoryKVStore:
-    """Committed state in `_data`; the current crank's writes in `_crank`.
+    """All state in one dict, written in place; a crank keeps an undo log.
+
+    The first time a crank touches a key, its old value (or its absence) goes in
+    the undo log. Committing a crank forgets the log; aborting one puts every
+    touched key back. Reads are a single dictionary lookup, and a crank that
+    commits (nearly all of them) costs nothing more.
+
+    A vat's keys are also indexed by vat (``v12`` of ``v12.c.ko40``), so a prefix
+    scan over one vat's keys costs what that vat has, not what the whole kernel
+    has: an upgrade or a termination is then O(its own state), and upgrading every
+    vat is linear in the number of vats. Other keys (run-queue entries, promises)
+    come and go every crank and are never scanned by prefix on the crank path.
 
     Never reopened, so it keeps no transcripts (`keeps_transcripts` is False).
-
-    A deleted key is recorded in the crank buffer as ``None`` so that reads inside
-    the crank see the deletion before it is committed. A vat's keys are also
-    indexed by vat (``v12`` of ``v12.c.ko40``), so a prefix scan over one vat's
-    keys costs what that vat has, not what the whole kernel has: an upgrade or a
-    termination is then O(its own state), and upgrading every vat is linear in the
-    number of vats. Other keys (run-queue entries, promises) come and go every
-    crank and are never scanned by prefix on the crank path, so they are not
-    indexed.
     """
 
     keeps_transcripts = False
@@ -32,60 +34,45 @@ class MemoryKVStore:
     def __init__(self, initial: dict[str, str] | None = None) -> None:
         self._data: dict[str, str] = {}
         self._by_head: dict[str, set[str]] = {}
-        self._crank: dict[str, str | None] = {}
+        self._undo: dict[str, str | None] = {}
         self._in_crank = False
         for key, value in (initial or {}).items():
-            self._put(key, value)
-
-    def _put(self, key: str, value: str) -> None:
-        if key not in self._data:
-            head = _vat_head(key)
-            if head is not None:
-                self._by_head.setdefault(head, set()).add(key)
-        self._data[key] = value
-
-    def _remove(self, key: str) -> None:
-        if self._data.pop(key, None) is not None:
-            head = _vat_head(key)
-            if head is not None:
-                keys = self._by_head[head]
-                keys.discard(key)
-                if not keys:
-                    del self._by_head[head]
+            MemoryKVStore.set(self, key, value)  # loading: not a write subclasses record
 
     def get(self, key: str) -> str | None:
-        crank = self._crank
-        if key in crank:
-            return crank[key]
         return self._data.get(key)
 
     def set(self, key: str, value: str) -> None:
-        if self._in_crank:
-            self._crank[key] = value
-        else:
-            self._put(key, value)
+        data = self._data
+        old = data.get(key)
+        if self._in_crank and key not in self._undo:
+            self._undo[key] = old
+        if old is None:
+            head = _vat_head(key)
+            if head is not None:
+                self._by_head.setdefault(head, set()).add(key)
+        data[key] = value
 
     def delete(self, key: str) -> None:
-        if self._in_crank:
-            self._crank[key] = _DELETED
-        else:
-            self._remove(key)
+        old = self._data.pop(key, None)
+        if old is None:
+            return
+        if self._in_crank and key not in self._undo:
+            self._undo[key] = old
+        head = _vat_head(key)
+        if head is not None:
+            keys = self._by_head[head]
+            keys.discard(key)
+            if not keys:
+                del self._by_head[head]
 
     def items_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
         data = self._data
         head = _vat_head(prefix) if "." in prefix else None
         if head is not None:
-            candidates = self._by_head.get(head, ())
-            merged = {k: data[k] for k in candidates if k.startswith(prefix)}
-        else:
-            merged = {k: v for k, v in data.items() if k.startswith(prefix)}
-        for k, v in self._crank.items():
-            if k.startswith(prefix):
-                if v is None:
-                    merged.pop(k, None)
-                else:
-                    merged[k] = v
-        return sorted(merged.items())
+            keys = self._by_head.get(head, ())
+            return sorted((k, data[k]) for k in keys if k.startswith(prefix))
+        return sorted((k, v) for k, v in data.items() if k.startswith(prefix))
 
     def begin_crank(self) -> None:
         if self._in_crank:
@@ -93,17 +80,17 @@ class MemoryKVStore:
         self._in_crank = True
 
     def commit_crank(self) -> None:
-        for k, v in self._crank.items():
-            if v is None:
-                self._remove(k)
-            else:
-                self._put(k, v)
-        self._crank.clear()
+        self._undo = {}
         self._in_crank = False
 
     def abort_crank(self) -> None:
-        self._crank.clear()
+        undo, self._undo = self._undo, {}
         self._in_crank = False
+        for key, old in undo.items():
+            if old is _ABSENT:
+                self.delete(key)
+            else:
+                self.set(key, old)
 
     def commit(self) -> None:
         if self._in_crank:

@@ -8,8 +8,8 @@ Layout (readable with any SQLite tool)::
 
 One writer connection, WAL, ``synchronous=FULL``. Atomicity has two levels:
 
-- a **crank** is atomic in memory: its writes wait in the crank buffer, and an
-  aborted crank never reaches SQLite at all;
+- a **crank** is atomic in memory (an undo log puts back what an aborted crank
+  touched), and an aborted crank never reaches SQLite at all;
 - a **block** (``commit_every`` cranks, and the end of every ``run()``) is one
   explicit SQLite transaction: ``BEGIN IMMEDIATE``, the block's *net* writes,
   ``COMMIT``. A key written by many cranks of the block is written once; a
@@ -18,7 +18,7 @@ One writer connection, WAL, ``synchronous=FULL``. Atomicity has two levels:
 A crash therefore loses at most the uncommitted block and never leaves half a
 crank. (SwingSet writes each crank inside a savepoint of the block's transaction;
 measured here, that costs a third of the kernel's speed for no extra safety, since
-an aborted crank is discarded before it reaches SQLite.)
+an aborted crank is undone before it reaches SQLite.)
 
 Reads never touch SQLite: the whole kvStore is mirrored in memory (loaded at
 open), so the kernel reads at dictionary speed.
@@ -90,7 +90,9 @@ class SQLiteKVStore(MemoryKVStore):
         target.append((vat_id, below))
 
     def commit_crank(self) -> None:
-        self._block.update(self._crank)
+        data, block = self._data, self._block
+        for key in self._undo:  # every key the crank touched, with its value now
+            block[key] = data.get(key)
         self._block_transcript += self._crank_transcript
         self._block_transcript_deletes += self._crank_transcript_deletes
         self._crank_transcript = []
