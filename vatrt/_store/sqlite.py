@@ -64,7 +64,7 @@ class SQLiteKVStore(MemoryKVStore):
         self._crank_transcript: list[tuple[str, int, int, str]] = []
         self._crank_transcript_deletes: list[tuple[str, int]] = []
 
-    # -- writes: crank buffer (memory) -> block (memory) -> SQLite at commit ---------
+    # -- writes: crank (memory, undo log) -> block (memory) -> SQLite at commit -------
 
     def set(self, key: str, value: str) -> None:
         super().set(key, value)
