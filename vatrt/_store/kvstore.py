@@ -1,8 +1,8 @@
 """The key-value store interface the kernel keeps all of its state in.
 
 A crank's writes become the block's on `commit_crank`; `abort_crank` undoes
-them (a failed delivery leaves no trace). `commit`
-makes the block durable: a no-op in memory, a transaction commit in SQLite. The
+them (a failed delivery leaves no trace). `commit` makes the block durable: a
+no-op in memory, a transaction commit in SQLite. The
 kernel never sees which implementation it has, so a persistent store slots in
 behind this interface without touching the kernel.
 """
