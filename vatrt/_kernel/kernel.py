@@ -29,7 +29,6 @@ from ..errors import (
     ConfigError,
     KernelPanic,
     RejectedError,
-    ReplayDivergence,
     UpgradeFailed,
     VatrtError,
     VatTerminated,
@@ -37,11 +36,14 @@ from ..errors import (
 from .bundles import BundleStore
 from .clist import CList
 from .crank import Rollback
+from .gc_actions import take_gc_action
 from .keeper import SCHEMA_VERSION, KernelKeeper, dumps, loads
 from .refcounts import RefCounts, event_krefs, is_object, message_krefs
+from .replay import migrate, replay_vats
 from .shipped import vat_admin_bundle_path
 from .slog import Slog
-from .syscalls import Replay, SyscallHandler
+from .syscalls import SyscallHandler
+from .termination import VAT_TERMINATED, terminate_vat
 from .upgrade import (
     UpgradeOutcome,
     collect_outcome,
@@ -50,7 +52,6 @@ from .upgrade import (
 )
 from .vat_admin_hooks import HookError, VatAdminHooks
 
-VAT_TERMINATED = error_capdata("vat terminated", "VatTerminated")
 ROOT_VREF = "o+0"
 
 
@@ -94,9 +95,9 @@ class Kernel:
         self.hooks = VatAdminHooks(self)
         # Outcomes of kernel-initiated upgrades, by request id, until read.
         self.upgrade_outcomes: dict[str, tuple[bool, Any]] = {}
-        self._clists: dict[str, CList] = {}
+        self.clists: dict[str, CList] = {}
         self._lock = anyio.Lock()
-        self._panic: KernelPanic | None = None
+        self._panic_error: KernelPanic | None = None
         self.syscalls = SyscallHandler(self)
         self.deliveries = 0
         # When a list, every crank's duration (seconds) is appended: `vatrt bench`.
@@ -111,8 +112,8 @@ class Kernel:
         """First boot: install config bundles, record static vats, queue their start
         and the bootstrap message. Nothing is written unless all of it is valid."""
         if self.kv.get("kernel.initialized") is not None:
-            self._migrate()
-            await self._replay_vats()
+            migrate(self)
+            await replay_vats(self)
             return
         cfg = self.config
         vat_admin_bundle = self.bundles.install_file(vat_admin_bundle_path())
@@ -182,9 +183,9 @@ class Kernel:
         return vat_id
 
     def clist(self, vat_id: str) -> CList:
-        clist = self._clists.get(vat_id)
+        clist = self.clists.get(vat_id)
         if clist is None:
-            clist = self._clists[vat_id] = CList(vat_id, self.keeper, self.refcounts)
+            clist = self.clists[vat_id] = CList(vat_id, self.keeper, self.refcounts)
         return clist
 
     def powers_for(self, vat_id: str) -> CapData:
@@ -228,7 +229,7 @@ class Kernel:
                     if not await self._crank():
                         break
                     ran += 1
-                    if self._panic is not None:
+                    if self._panic_error is not None:
                         break
                     if ran % self.config.commit_every == 0:
                         self.kv.commit()
@@ -238,11 +239,11 @@ class Kernel:
         return ran
 
     def _raise_if_panicked(self) -> None:
-        if self._panic is not None:
-            raise self._panic
+        if self._panic_error is not None:
+            raise self._panic_error
 
     def _take_event(self) -> dict[str, Any] | None:
-        return self._take_gc_action() or self.keeper.pop_event()
+        return take_gc_action(self) or self.keeper.pop_event()
 
     async def _crank(self) -> bool:
         times = self.crank_times
@@ -294,7 +295,7 @@ class Kernel:
         """A vat broke its delivery: undo the crank, then terminate the vat."""
 
         def recover(event: dict[str, Any]) -> None:
-            self.terminate_vat(vat_id, failure=True, reason=error_capdata(why, "VatFatalError"))
+            terminate_vat(self, vat_id, failure=True, reason=error_capdata(why, "VatFatalError"))
             self._undeliverable(event)
 
         return Rollback(f"vat {vat_id} fatal: {why}", recover)
@@ -318,7 +319,7 @@ class Kernel:
             return await upgrade_in_crank(self, event)
         if kind == "terminateVat":
             self.refcounts.decref_all(event_krefs(event))
-            self.terminate_vat(event["vatID"], failure=True, reason=event["reason"])
+            terminate_vat(self, event["vatID"], failure=True, reason=event["reason"])
             return None
         raise KernelPanic(f"unknown run-queue event {kind!r}")
 
@@ -351,7 +352,7 @@ class Kernel:
         exit_request = self.exits.pop(vat_id, None)
         if exit_request is not None:
             failure, info = exit_request
-            self.terminate_vat(vat_id, failure=failure, reason=info)
+            terminate_vat(self, vat_id, failure=failure, reason=info)
             return None
         if delivery[0] in ("message", "notify"):
             self._count_down_to_reap(vat_id)
@@ -366,51 +367,6 @@ class Kernel:
         incarnation = int(kv.get(f"{vat_id}.incarnation") or 0)
         item = dumps({"d": delivery, "s": syscalls})
         kv.append_transcript(vat_id, incarnation, position, item)
-
-    async def _replay_vats(self) -> None:
-        """Rebuild every live vat by replaying its current incarnation's transcript.
-
-        Syscalls are checked against the transcript and answered from it; a
-        difference is a `ReplayDivergence` naming the vat, the delivery and what
-        differed, and the kernel does not open."""
-        kv = self.kv
-        for vat_id in self.keeper.vat_ids():
-            incarnation = int(kv.get(f"{vat_id}.incarnation") or 0)
-            items = kv.read_transcript(vat_id, incarnation)
-            if not items:
-                continue  # its start is still queued: it starts when that runs
-            name = self.keeper.vat_options(vat_id)["name"]
-            worker = self.make_worker(vat_id, incarnation, kv.get(f"{vat_id}.source") or "")
-            await self.start_worker(vat_id, worker)
-            for position, text in enumerate(items):
-                item = loads(text)
-                replay = self.syscalls.replaying[vat_id] = Replay(name, position, item["s"])
-                try:
-                    result = await worker.deliver(item["d"])
-                finally:
-                    del self.syscalls.replaying[vat_id]
-                replay.finish()
-                if replay.divergence is None and result[0] != "ok":
-                    replay.divergence = (
-                        f"vat {name!r} failed replaying delivery {position}: {result[1]}"
-                    )
-                if replay.divergence is not None:
-                    raise ReplayDivergence(replay.divergence)
-            self.slog.write({"type": "vat-replayed", "vatID": vat_id, "deliveries": len(items)})
-
-    def _migrate(self) -> None:
-        """Bring an older store's schema up to this kernel's."""
-        version = int(self.kv.get("kernel.schemaVersion") or 1)
-        if version > SCHEMA_VERSION:
-            raise ConfigError(
-                f"this store has schema version {version}; this vatrt reads up to "
-                f"{SCHEMA_VERSION}: upgrade vatrt"
-            )
-        if version < 2:
-            # Schema 1 had no retained vatParameters: its vats keep none, and are
-            # ineligible for kernel-unilateral upgrade (SPEC 5, rule 7).
-            self.kv.set("kernel.schemaVersion", str(SCHEMA_VERSION))
-            self.kv.commit()
 
     def _count_down_to_reap(self, vat_id: str) -> None:
         key = f"{vat_id}.reapCountdown"
@@ -536,97 +492,14 @@ class Kernel:
 
     # -- GC actions -------------------------------------------------------------------------
 
-    def _take_gc_action(self) -> dict[str, Any] | None:
-        """The next GC delivery: all still-valid actions of one vat and kind."""
-        keeper, kv = self.keeper, self.kv
-        actions = keeper.gc_actions()
-        while actions:
-            vat_id, kind, _ = actions[0].split(" ")
-            batch = [a for a in actions if a.startswith(f"{vat_id} {kind} ")]
-            actions = [a for a in actions if not a.startswith(f"{vat_id} {kind} ")]
-            vrefs = []
-            for action in batch:
-                kref = action.split(" ")[2]
-                vref = self._apply_gc_action(vat_id, kind, kref)
-                if vref is not None:
-                    vrefs.append(vref)
-            keeper.set_gc_actions(actions)
-            if vrefs and vat_id in self.workers:
-                return {"type": "gc", "vatID": vat_id, "kind": kind + "s", "vrefs": vrefs}
-        if kv.get("gcActions") is not None:
-            keeper.set_gc_actions([])
-        return None
-
-    def _apply_gc_action(self, vat_id: str, kind: str, kref: str) -> str | None:
-        keeper, kv = self.keeper, self.kv
-        if not keeper.object_exists(kref):
-            return None
-        entry_key = f"{vat_id}.c.{kref}"
-        entry = kv.get(entry_key)
-        if entry is None:
-            return None
-        vref = entry[2:]
-        reachable, recognizable = self.refcounts.get(kref)
-        if kind == "dropExport":
-            if reachable != 0 or entry[0] != "R" or keeper.owner_of(kref) != vat_id:
-                return None
-            kv.set(entry_key, f"_ {vref}")
-            return vref
-        if kind == "retireExport":
-            if recognizable != 0 or keeper.owner_of(kref) != vat_id:
-                return None
-            kv.delete(entry_key)
-            kv.delete(f"{vat_id}.c.{vref}")
-            keeper.delete_object(kref)
-            return vref
-        if kind == "retireImport":
-            self.clist(vat_id).delete(kref)
-            return vref
-        raise KernelPanic(f"unknown GC action {kind!r}")
-
     # -- termination ----------------------------------------------------------------------
 
-    def terminate_vat(self, vat_id: str, *, failure: bool, reason: CapData) -> None:
-        """End a vat: reject what it decided, release everything it held, delete its state.
+    def forget_clist(self, vat_id: str) -> None:
+        self.clists.pop(vat_id, None)
 
-        Its exports become ownerless (messages to them reject with ``vat
-        terminated``) and live on only as long as other vats hold them.
-        """
-        keeper, kv = self.keeper, self.kv
-        options = keeper.vat_options(vat_id)
-        if not options:
-            return
-        name = options["name"]
-        worker = self.workers.pop(vat_id, None)
-        if worker is not None:
-            worker.stop()
-        clist = self.clist(vat_id)
-        for kref, entry in clist.entries():
-            if not is_object(kref):
-                if keeper.decider_of(kref) == vat_id:
-                    self.resolve_promise(kref, True, VAT_TERMINATED, resolver=vat_id)
-                clist.delete(kref)
-            elif keeper.owner_of(kref) == vat_id:
-                self.abandon_export(vat_id, kref, entry[2:])
-            else:
-                clist.delete(kref)
-        if options.get("dynamic"):
-            self.hooks.vat_ended(vat_id, failure, reason)
-        root = kv.get(f"{vat_id}.root")
-        if root is not None:
-            self.refcounts.decref(root)
-        params = kv.get(f"{vat_id}.vatParameters")
-        if params is not None:
-            self.refcounts.decref_all(loads(params)["slots"])
-        for key, _ in kv.items_with_prefix(f"{vat_id}."):
-            kv.delete(key)
-        kv.delete_transcripts(vat_id)
-        keeper.remove_vat(name)
-        self._clists.pop(vat_id, None)
-        self.slog.write({"type": "vat-terminated", "vatID": vat_id, "failure": failure})
-        if options.get("critical"):
-            why = decode(reason, lambda kref, iface: KernelRef(kref, iface))
-            self._panic = KernelPanic(f"critical vat {name!r} ({vat_id}) died: {why}")
+    def panic(self, error: KernelPanic) -> None:
+        """The kernel cannot go on: `run()` raises `error` from now on."""
+        self._panic_error = error
 
     def kernel_promise(self, key: str) -> str:
         """A promise the kernel itself decides, held under `key` until settled. No
@@ -645,15 +518,6 @@ class Kernel:
         self.kv.delete(key)
         self.resolve_promise(kpid, rejected, data)
         self.refcounts.decref(kpid)
-
-    def abandon_export(self, vat_id: str, kref: str, vref: str) -> None:
-        """The owner is done with an export: it lives on ownerless while others hold
-        it, and messages to it reject with ``vat terminated``."""
-        kv = self.kv
-        kv.delete(f"{kref}.owner")
-        kv.delete(f"{vat_id}.c.{kref}")
-        kv.delete(f"{vat_id}.c.{vref}")
-        self.refcounts.maybe_free.add(kref)
 
     # -- upgrade -------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from .bundles import is_bundle_id
 from .crank import Rollback
 from .keeper import dumps, loads
 from .refcounts import event_krefs, is_object
+from .termination import abandon_export
 from .vat_admin_hooks import vat_upgraded_reason
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ async def upgrade_in_crank(kernel: Kernel, event: dict[str, Any]) -> Rollback | 
             clist.delete(kref)
         elif keeper.owner_of(kref) == vat_id:
             if is_ephemeral_export(vref):
-                kernel.abandon_export(vat_id, kref, vref)
+                abandon_export(kernel, vat_id, kref, vref)
         else:
             inherited_imports.append(vref)
 

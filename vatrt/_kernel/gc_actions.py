@@ -1,0 +1,66 @@
+"""GC actions: the drops and retires that refcounts reaching zero decided.
+
+`refcounts.process_maybe_free` records them (``vN dropExport koN``, ...) at the
+end of a crank; the crank loop takes them before the run-queue, one delivery per
+vat and kind, after checking that each one still holds (a count may have come
+back since).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import KernelPanic
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+
+def take_gc_action(kernel: Kernel) -> dict[str, Any] | None:
+    """The next GC delivery: all still-valid actions of one vat and kind."""
+    keeper, kv = kernel.keeper, kernel.kv
+    actions = keeper.gc_actions()
+    while actions:
+        vat_id, kind, _ = actions[0].split(" ")
+        batch = [a for a in actions if a.startswith(f"{vat_id} {kind} ")]
+        actions = [a for a in actions if not a.startswith(f"{vat_id} {kind} ")]
+        vrefs = []
+        for action in batch:
+            kref = action.split(" ")[2]
+            vref = _apply_gc_action(kernel, vat_id, kind, kref)
+            if vref is not None:
+                vrefs.append(vref)
+        keeper.set_gc_actions(actions)
+        if vrefs and vat_id in kernel.workers:
+            return {"type": "gc", "vatID": vat_id, "kind": kind + "s", "vrefs": vrefs}
+    if kv.get("gcActions") is not None:
+        keeper.set_gc_actions([])
+    return None
+
+
+def _apply_gc_action(kernel: Kernel, vat_id: str, kind: str, kref: str) -> str | None:
+    keeper, kv = kernel.keeper, kernel.kv
+    if not keeper.object_exists(kref):
+        return None
+    entry_key = f"{vat_id}.c.{kref}"
+    entry = kv.get(entry_key)
+    if entry is None:
+        return None
+    vref = entry[2:]
+    reachable, recognizable = kernel.refcounts.get(kref)
+    if kind == "dropExport":
+        if reachable != 0 or entry[0] != "R" or keeper.owner_of(kref) != vat_id:
+            return None
+        kv.set(entry_key, f"_ {vref}")
+        return vref
+    if kind == "retireExport":
+        if recognizable != 0 or keeper.owner_of(kref) != vat_id:
+            return None
+        kv.delete(entry_key)
+        kv.delete(f"{vat_id}.c.{vref}")
+        keeper.delete_object(kref)
+        return vref
+    if kind == "retireImport":
+        kernel.clist(vat_id).delete(kref)
+        return vref
+    raise KernelPanic(f"unknown GC action {kind!r}")
