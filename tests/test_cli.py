@@ -87,3 +87,26 @@ def test_upgrade_all_needs_a_config_or_a_store():
     result = CliRunner().invoke(main, ["upgrade-all"])
     assert result.exit_code == 2
     assert "give a CONFIG, a --store, or both" in result.output
+
+
+def test_bench_quick_checks_its_answers_and_writes_json_and_a_plot(tmp_path):
+    out, plot = tmp_path / "bench.json", tmp_path / "scaling.png"
+    result = vatrt("bench", "pingpong", "upgrade-all", "--quick", "--json", out, "--plot", plot)
+    assert result.exit_code == 0, result.output
+    record = orjson.loads(out.read_bytes())
+    scenarios = [r["scenario"] for r in record["results"]]
+    assert scenarios == [
+        "ping-pong (memory)",
+        "ping-pong (sqlite)",
+        "upgrade_all 10 vats (memory)",
+        "upgrade_all 50 vats (memory)",
+    ]
+    assert all(r["ops_per_s"] > 0 and r["baseline_per_s"] > 0 for r in record["results"])
+    assert record["machine"]["cpus"] >= 1
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_bench_names_an_unknown_scenario():
+    result = CliRunner().invoke(main, ["bench", "nosuch"])
+    assert result.exit_code == 2
+    assert "unknown scenario(s) nosuch" in result.output

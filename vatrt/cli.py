@@ -213,7 +213,19 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
 @click.option("--backend", type=BACKENDS, default="asyncio", show_default=True)
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke test that checks every answer.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON here.")
-def bench(names: tuple[str, ...], backend: str, quick: bool, json_path: Path | None) -> None:
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path),
+    help="Also plot throughput against the number of vats to this PNG (needs vatrt[plot]).",
+)
+def bench(
+    names: tuple[str, ...],
+    backend: str,
+    quick: bool,
+    json_path: Path | None,
+    plot_path: Path | None,
+) -> None:
     """Run load scenarios, each next to an anyio ping-pong baseline from this process.
 
     Scenarios: pingpong, burst, fanout, chain, create, upgrade-all, replay (all by
@@ -223,6 +235,11 @@ def bench(names: tuple[str, ...], backend: str, quick: bool, json_path: Path | N
 
     from ._bench.scenarios import machine, scenarios
 
+    if plot_path is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise click.UsageError("--plot needs matplotlib: pip install 'vatrt[plot]'") from None
     available = scenarios(quick)
     unknown = sorted(set(names) - set(available))
     if unknown:
@@ -269,6 +286,13 @@ def bench(names: tuple[str, ...], backend: str, quick: bool, json_path: Path | N
             "results": [{**attrs.asdict(r), "ratio": r.ratio} for r in results],
         }
         json_path.write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2))
+    if plot_path is not None:
+        from ._bench.plot import save_plot, scaling_series
+
+        errors.print("measuring throughput against the number of vats for the plot...")
+        series = anyio.run(scaling_series, quick, backend=backend)
+        save_plot(series, plot_path, f"vatrt on {backend}")
+        console.print(f"plot written to {plot_path}")
 
 
 def _parse_bundles(values: tuple[str, ...]) -> dict[str, str]:
