@@ -140,8 +140,32 @@ def encode(value: Any, to_slot: ToSlot, path: str = "") -> CapData:
             "Far objects, presences, promises or errors"
         )
 
-    body = orjson.dumps(walk(value, path)).decode()
+    tree = walk(value, path)
+    try:
+        body = orjson.dumps(tree).decode()
+    except orjson.JSONEncodeError as e:
+        raise TypeError(f"{e}{_where(_find_unencodable(value, path))}") from None
     return {"body": body, "slots": slots}
+
+
+def _find_unencodable(x: Any, where: str) -> str:
+    """Where the str that is not valid UTF-8 (a lone surrogate) is: the rare slow path."""
+    if type(x) is str:
+        try:
+            x.encode()
+        except UnicodeEncodeError:
+            return where
+        return ""
+    pairs: list[tuple[str, Any]] = []
+    if type(x) in (list, tuple):
+        pairs = [(f"{where}[{i}]", v) for i, v in enumerate(x)]
+    elif type(x) is dict:
+        pairs = [(f"{where}[{k!r}]", v) for k, v in x.items()]
+    for place, v in pairs:
+        found = _find_unencodable(v, place)
+        if found:
+            return found
+    return ""
 
 
 def decode(capdata: CapData, from_slot: FromSlot) -> Any:

@@ -46,6 +46,21 @@ class KernelConfig:
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _strict(kind: type) -> Any:
+    """cattrs would call bool("false") (True!) and int(1.5): refuse instead."""
+
+    def structure(value: Any, _: type) -> Any:
+        if type(value) is not kind:
+            raise TypeError(f"expected {kind.__name__}, not {type(value).__name__} {value!r}")
+        return value
+
+    return structure
+
+
+_converter.register_structure_hook(bool, _strict(bool))
+_converter.register_structure_hook(int, _strict(int))
 for _cls in (VatConfig, KernelConfig):
     _converter.register_structure_hook(
         _cls, make_dict_structure_fn(_cls, _converter, _cattrs_forbid_extra_keys=True)

@@ -90,6 +90,7 @@ class DurableStore:
                     self.set(key, str(n))
                 else:
                     self.delete(key)
+                    self.ls.durably_released(vref)
 
     def holds(self, vref: str) -> bool:
         """Does durable storage refer to this import?"""

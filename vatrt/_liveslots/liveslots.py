@@ -105,6 +105,8 @@ class LiveSlots:
         self._dead_exports: set[str] = set()
         self._imports: dict[str, weakref.ref[Presence]] = {}
         self._dead_imports: set[str] = set()
+        # Imports durable state stopped referring to while no presence was alive.
+        self._released_imports: set[str] = set()
         self._promises: dict[str, VatPromise] = {}
         self._next_export = 1
         self._next_promise = 1
@@ -138,7 +140,9 @@ class LiveSlots:
             else:
                 raise VatFatal(f"unknown delivery type {kind!r}")
             self.micro.run_until_quiescent()
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             self.micro.queue.clear()
             return ["error", f"{type(exc).__name__}: {exc}"]
         finally:
@@ -244,7 +248,9 @@ class LiveSlots:
             return
         try:
             value = fn(*args, **kwargs) if kwargs else fn(*args)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             if result is not None:
                 result.reject(exc)
             return
@@ -463,6 +469,12 @@ class LiveSlots:
 
         return died
 
+    def durably_released(self, vref: str) -> None:
+        """Durable state no longer refers to import `vref`: if no presence for it is
+        alive, the next bring-out-your-dead reports it dropped."""
+        if vref not in self._imports:
+            self._released_imports.add(vref)
+
     def remember_durable(self, vref: str, obj: Any) -> None:
         self._durables[vref] = obj
 
@@ -531,6 +543,8 @@ class LiveSlots:
         dead_imports = [v for v in dead_imports if self._is_dead_import(v)]
         for vref in dead_imports:
             del self._imports[vref]
+        released, self._released_imports = self._released_imports, set()
+        dead_imports = sorted(set(dead_imports) | {v for v in released if v not in self._imports})
         # An import that durable state still refers to stays imported.
         dead_imports = [v for v in dead_imports if not self.durable.holds(v)]
         if dead_imports:

@@ -118,6 +118,16 @@ class VatPromise:
         return f"<VatPromise {self.vref or 'local'} {state}>"
 
 
+# What an event loop's own sleep says when awaited where its loop is not running
+# (asyncio.sleep under trio, trio.sleep under asyncio): the same mistake as
+# awaiting it where it is, so the same TypeError, whatever the backend.
+_FOREIGN_LOOP_ERRORS = ("no running event loop", "must be called from async context")
+
+# What an event loop's own sleep says when awaited where its loop is not running
+# (asyncio.sleep under trio, trio.sleep under asyncio): the same mistake as
+# awaiting it where it is, so the same TypeError, whatever the backend.
+_FOREIGN_LOOP_ERRORS = ("no running event loop", "must be called from async context")
+
 _NOT_A_VAT_PROMISE = (
     "vat code awaited {what!r}, which is not a vat promise: a vat has no clock and no I/O "
     "of its own; await only results of E(...) sends and make_promise_kit() promises"
@@ -140,7 +150,11 @@ def run_coroutine(coro: Coroutine[Any, Any, Any], result: VatPromise) -> None:
             except StopIteration as stop:
                 result._settle(FULFILLED, stop.value)
                 return
-            except BaseException as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # vat exceptions (even SystemExit) reject the result
+                if isinstance(exc, RuntimeError) and str(exc) in _FOREIGN_LOOP_ERRORS:
+                    exc = TypeError(_NOT_A_VAT_PROMISE.format(what=str(exc)))
                 result._settle(REJECTED, exc)
                 return
             if type(yielded) is VatPromise:
