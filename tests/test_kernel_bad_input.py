@@ -76,3 +76,13 @@ async def test_parameters_that_are_not_passable_are_a_config_error(anyio_backend
     with pytest.raises(vatrt.ConfigError, match=r"vats\.a\.parameters.*date is not passable"):
         async with vatrt.open_kernel(path):
             pass
+
+
+async def test_a_store_or_slog_in_a_missing_folder_is_a_config_error(anyio_backend, tmp_path):
+    config = make_config(tmp_path, {"good": GOOD})
+    with pytest.raises(vatrt.ConfigError, match=r"store=.*does not exist"):
+        async with vatrt.open_kernel(config, store=tmp_path / "nowhere" / "k.sqlite"):
+            pass
+    with pytest.raises(vatrt.ConfigError, match=r"slog=.*does not exist"):
+        async with vatrt.open_kernel(config, slog=tmp_path / "nowhere" / "x.slog"):
+            pass

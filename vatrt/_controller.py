@@ -23,6 +23,8 @@ def _open_store(store: str | Path | None) -> KVStore:
     path = Path(store)
     if path.is_dir():
         raise ConfigError(f"store={str(store)!r} is a directory; give a file path")
+    if not path.parent.is_dir():
+        raise ConfigError(f"store={str(store)!r}: folder {str(path.parent)!r} does not exist")
     return SQLiteKVStore(path)
 
 
@@ -57,6 +59,8 @@ async def open_kernel(
     cfg, kv = _open(config, store)
     slog_file: IO[bytes] | None = None
     own_slog = False
+    if isinstance(slog, (str, Path)) and not Path(slog).parent.is_dir():
+        raise ConfigError(f"slog={str(slog)!r}: folder {str(Path(slog).parent)!r} does not exist")
     if isinstance(slog, (str, Path)):
         # Opened once before the kernel runs; closed in the finally below.
         slog_file = open(slog, "wb")  # noqa: SIM115, ASYNC230

@@ -10,6 +10,7 @@ import anyio
 import attrs
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.pretty import Pretty
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -17,6 +18,7 @@ from rich.table import Table
 from ._controller import open_kernel
 from ._kernel.kernel import Kernel
 from ._kernel.upgrade import UpgradeOutcome
+from ._marshal import RemoteError
 from .errors import KernelPanic, VatrtError
 
 console = Console()
@@ -24,21 +26,33 @@ errors = Console(stderr=True)
 BACKENDS = click.Choice(["asyncio", "trio"])
 CHUNK = 500  # cranks between progress updates
 
+# Every message, reason and vat-made string printed here goes through `escape`:
+# rich reads "[...]" as markup, so "[vats.a]" in a config error would vanish and a
+# rejection reason holding "[/x]" would crash the printing of the result.
+
 
 def _run_async(backend: str, main: Callable[[], Awaitable[int]]) -> None:
     try:
         code = anyio.run(main, backend=backend)
     except KernelPanic as e:
-        errors.print(f"[bold red]kernel panic:[/] {e}")
+        errors.print(f"[bold red]kernel panic:[/] {escape(str(e))}")
         raise SystemExit(3) from None
     except VatrtError as e:
-        errors.print(f"[bold red]error:[/] {e}")
+        errors.print(f"[bold red]error:[/] {escape(str(e))}")
         raise SystemExit(2) from None
     raise SystemExit(code)
 
 
-async def _run_to_idle(kernel: Kernel, label: str) -> int:
-    """Run until idle in chunks, with a live progress line on stderr."""
+def _parent_must_exist(_: click.Context, __: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse a file to be created in a missing directory before the kernel starts."""
+    if value is not None and not value.parent.is_dir():
+        raise click.BadParameter(f"directory {str(value.parent)!r} does not exist")
+    return value
+
+
+async def _run_to_idle(kernel: Kernel, label: str, limit: int | None = None) -> int:
+    """Run until idle (or `limit` cranks ran) in chunks, with a live progress line
+    on stderr; return how many cranks ran."""
     total = 0
     progress = Progress(
         SpinnerColumn(),
@@ -51,10 +65,13 @@ async def _run_to_idle(kernel: Kernel, label: str) -> int:
     with progress:
         task = progress.add_task(label, cranks=0, queue=kernel.stats().run_queue_length)
         while True:
-            ran = await kernel.run(max_cranks=CHUNK)
+            chunk = CHUNK if limit is None else min(CHUNK, limit - total)
+            if chunk <= 0:
+                return total
+            ran = await kernel.run(max_cranks=chunk)
             total += ran
             progress.update(task, cranks=total, queue=kernel.stats().run_queue_length)
-            if ran < CHUNK:
+            if ran < chunk:
                 return total
 
 
@@ -67,10 +84,24 @@ def main() -> None:
 @main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--store", type=click.Path(path_type=Path), help="Keep the kernel in this SQLite file."
+    "--store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_parent_must_exist,
+    help="Keep the kernel in this SQLite file.",
 )
-@click.option("--slog", type=click.Path(path_type=Path), help="Write a JSON-lines slog here.")
+@click.option(
+    "--slog",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_parent_must_exist,
+    help="Write a JSON-lines slog here.",
+)
 @click.option("--backend", type=BACKENDS, default="asyncio", show_default=True)
+@click.option(
+    "--max-cranks",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Stop after N cranks this run, idle or not.",
+)
 @click.option(
     "--upgrade-all-at",
     type=click.IntRange(min=0),
@@ -87,26 +118,43 @@ def run(
     store: Path | None,
     slog: Path | None,
     backend: str,
+    max_cranks: int | None,
     upgrade_all_at: int | None,
     report: str | None,
 ) -> None:
     """Boot (or reopen) a kernel from CONFIG and run it until idle.
 
     Prints the bootstrap vat's result and a summary. Exit code 0 when the bootstrap
-    result was fulfilled, 1 when rejected, 2 for bad input, 3 for a kernel panic.
+    result was fulfilled, 1 when rejected (or still unresolved when the run ended),
+    2 for bad input, 3 for a kernel panic. --max-cranks counts every crank of this
+    run, those before --upgrade-all-at included; a run that reaches it first does
+    not upgrade.
     """
 
     async def main() -> int:
         started = time.perf_counter()
         async with open_kernel(config, store, slog=slog) as kernel:
             first = kernel.stats().cranks
+
+            def left() -> int | None:
+                return None if max_cranks is None else max_cranks - (kernel.stats().cranks - first)
+
             if upgrade_all_at is not None:
-                await kernel.run(max_cranks=upgrade_all_at)
-                print_upgrade_report(await kernel.upgrade_all_vats(upgrade_message="mid-run"))
-            await _run_to_idle(kernel, f"running {config.name}")
+                budget = left()
+                await kernel.run(
+                    max_cranks=upgrade_all_at if budget is None else min(upgrade_all_at, budget)
+                )
+                if left() != 0:
+                    print_upgrade_report(await kernel.upgrade_all_vats(upgrade_message="mid-run"))
+            await _run_to_idle(kernel, f"running {config.name}", left())
             cranks = kernel.stats().cranks - first
             elapsed = time.perf_counter() - started
-            code = _print_bootstrap_result(kernel)
+            queued = kernel.stats().run_queue_length
+            if queued:
+                limit = "" if max_cranks is None else f" at --max-cranks {max_cranks}"
+                events = "event" if queued == 1 else "events"
+                console.print(f"[yellow]stopped{limit} with {queued:,} {events} still queued[/]")
+            code = _print_bootstrap_result(kernel, idle=not queued)
             if report is not None:
                 code = max(code, await _print_report(kernel, report))
             _print_summary(kernel, cranks, elapsed, backend)
@@ -115,7 +163,7 @@ def run(
     _run_async(backend, main)
 
 
-def _print_bootstrap_result(kernel: Kernel) -> int:
+def _print_bootstrap_result(kernel: Kernel, *, idle: bool) -> int:
     kpid = kernel.bootstrap_kpid
     if kpid is None:
         console.print("[dim]no bootstrap vat configured[/]")
@@ -126,11 +174,16 @@ def _print_bootstrap_result(kernel: Kernel) -> int:
         console.print("[dim]the bootstrap result was read by an earlier run[/]")
         return 0
     if status == "unresolved":
-        console.print("[yellow]the bootstrap result is still unresolved (the kernel is idle)[/]")
+        why = "the kernel is idle" if idle else "the run stopped before the kernel was idle"
+        console.print(f"[yellow]bootstrap result unresolved: {why}[/]")
         return 1
     value = kernel.kp_resolution(kpid)
     if status == "rejected":
-        console.print(f"[bold red]bootstrap rejected:[/] {value}")
+        if isinstance(value, RemoteError) and value.reason is None:
+            console.print(f"[bold red]bootstrap rejected:[/] {escape(f'{value.name}: {value}')}")
+        else:
+            console.print("[bold red]bootstrap rejected:[/]")
+            console.print(Pretty(value.reason if isinstance(value, RemoteError) else value))
         return 1
     console.print("[bold green]bootstrap result[/]")
     console.print(Pretty(value, expand_all=False))
@@ -151,6 +204,8 @@ def _print_summary(kernel: Kernel, cranks: int, elapsed: float, backend: str) ->
     stats = kernel.stats()
     table = Table(title="summary", show_header=False, title_justify="left")
     table.add_row("cranks this run", f"{cranks:,}")
+    if stats.run_queue_length:
+        table.add_row("run-queue left", f"{stats.run_queue_length:,}")
     table.add_row("deliveries", f"{stats.deliveries:,}")
     table.add_row("live vats", str(stats.vats))
     table.add_row("wall time", f"{elapsed:.2f} s ({backend})")
@@ -194,7 +249,7 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
             dump.get(f"{vat_id}.incarnation", "?"),
             dump.get(f"{vat_id}.source", "?")[:15] + "…",
             "yes" if options.get("critical") else "no",
-            retained if len(retained) <= 60 else retained[:57] + "...",
+            escape(retained if len(retained) <= 60 else retained[:57] + "..."),
         )
     console.print(table)
     objects = sum(1 for k in dump if k.startswith("ko") and k.endswith(".refCount"))
@@ -320,7 +375,7 @@ def print_upgrade_report(report: dict[str, UpgradeOutcome]) -> None:
             name,
             f"[{colours[outcome.status]}]{outcome.status}[/]",
             "" if outcome.incarnation_number is None else str(outcome.incarnation_number),
-            outcome.error or "",
+            escape(outcome.error or ""),
         )
     console.print(table)
 
@@ -335,7 +390,7 @@ def _print_upgrade_summary(report: dict[str, UpgradeOutcome]) -> None:
         names = [n for n, o in report.items() if o.status == status]
         if names:
             detail = (
-                "; ".join(f"{n}: {report[n].error}" for n in names[:5])
+                escape("; ".join(f"{n}: {report[n].error}" for n in names[:5]))
                 if status != "upgraded"
                 else ""
             )
@@ -347,7 +402,12 @@ def _print_upgrade_summary(report: dict[str, UpgradeOutcome]) -> None:
 @click.argument(
     "config", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False
 )
-@click.option("--store", type=click.Path(path_type=Path), help="The kernel's SQLite file.")
+@click.option(
+    "--store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_parent_must_exist,
+    help="The kernel's SQLite file.",
+)
 @click.option(
     "--bundle",
     "bundles",
