@@ -1,16 +1,21 @@
 """The `local` worker: a vat as an anyio task in the kernel's process.
 
-The handoff is one yield each way per crank. The kernel puts a delivery in the
-vat's mailbox with `send_nowait` and yields once; by the time it resumes, the vat
-task has (almost always) run the delivery to quiescence (its syscalls are plain
-function calls into the kernel, which is parked) and answered with `send_nowait`,
-so the kernel takes the answer with `receive_nowait`. The vat task does the same
-on its side. Only when the other side is not there yet does either fall back to
-a full, waiting `receive()`.
+A delivery and its answer strictly alternate between two tasks, the kernel's and
+the vat's, so the handoff is two slots and a way to wake the other side, not a
+pair of memory object streams. The kernel puts the delivery in its slot, wakes
+the vat task if it is parked, and yields once with the backend's cheapest
+checkpoint. On asyncio the vat task runs first in that same loop iteration: it
+runs the delivery to quiescence (its syscalls are plain function calls into the
+kernel, which is parked), puts the answer in its slot and parks; the kernel then
+finds the answer waiting. One loop iteration per crank, each task stepping once.
+Trio runs ready tasks in a random order, so there the kernel sometimes gets
+there first and parks until the answer wakes it.
 
-The yield is the backend's own cheapest checkpoint, chosen once per worker:
-anyio's generic `checkpoint()` looks the backend up on every call, which on the
-crank path cost a third of the handoff.
+Parking is the backend's own primitive (a bare future on asyncio,
+`wait_task_rescheduled` on trio), chosen once per worker: anyio's streams and
+events cost a checkpoint and several layers of calls on every wait, which
+measured a quarter of a ping-pong round trip. Both are cancellation points, so
+cancelling the vat's scope (an upgrade, a termination) ends its task at once.
 """
 
 from __future__ import annotations
@@ -27,15 +32,76 @@ from .._liveslots.liveslots import LiveSlots, Syscall
 from ..errors import BundleError
 
 
-def _cheapest_checkpoint() -> Callable[[], Awaitable[None]]:
-    """The running backend's plain yield-to-the-scheduler (a cancellation point)."""
+class _Parker:
+    """Parks one task until another wakes it: the running backend's own primitive."""
+
+    __slots__ = ("park", "unpark")
+
+    def __init__(self) -> None:
+        self.park: Callable[[], Awaitable[None]]
+        self.unpark: Callable[[], None]
+        if _running_trio():
+            self._use_trio()
+        else:
+            self._use_asyncio()
+
+    def _use_trio(self) -> None:
+        import trio
+
+        parked: list[Any] = []
+
+        def abort(_: Any) -> Any:
+            parked.clear()
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        async def park() -> None:
+            parked.append(trio.lowlevel.current_task())
+            await trio.lowlevel.wait_task_rescheduled(abort)
+
+        def unpark() -> None:
+            if parked:
+                trio.lowlevel.reschedule(parked.pop())
+
+        self.park, self.unpark = park, unpark
+
+    def _use_asyncio(self) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        parked: list[asyncio.Future[None]] = []
+
+        async def park() -> None:
+            future = loop.create_future()
+            parked.append(future)
+            try:
+                await future
+            finally:
+                parked.clear()
+
+        def unpark() -> None:
+            if parked:
+                future = parked.pop()
+                if not future.done():
+                    future.set_result(None)
+
+        self.park, self.unpark = park, unpark
+
+
+def _running_trio() -> bool:
     import trio
 
     try:
         trio.lowlevel.current_task()  # raises outside a trio run
     except RuntimeError:
-        pass
-    else:
+        return False
+    return True
+
+
+def _cheapest_checkpoint() -> Callable[[], Awaitable[None]]:
+    """The running backend's plain yield-to-the-scheduler (a cancellation point)."""
+    if _running_trio():
+        import trio
+
         return trio.lowlevel.checkpoint
     import asyncio
 
@@ -49,13 +115,15 @@ class LocalWorker:
     def __init__(self, liveslots: LiveSlots, name: str) -> None:
         self._liveslots = liveslots
         self._name = name
-        self._inbox_send, self._inbox = anyio.create_memory_object_stream[list[Any]](1)
-        self._reply_send, self._replies = anyio.create_memory_object_stream[list[Any]](1)
+        self._delivery: list[Any] | None = None
+        self._answer: list[Any] | None = None
+        self._stopped = False
         self._scope: anyio.CancelScope | None = None
-        self._yield: Callable[[], Awaitable[None]] = anyio.lowlevel.checkpoint
 
     async def start(self, task_group: TaskGroup) -> None:
         self._yield = _cheapest_checkpoint()
+        self._vat = _Parker()
+        self._kernel = _Parker()
         await task_group.start(self._run, name=f"vat {self._name}")
 
     async def _run(self, *, task_status: TaskStatus[None]) -> None:
@@ -63,34 +131,31 @@ class LocalWorker:
             self._scope = scope
             task_status.started()
             dispatch = self._liveslots.dispatch
-            reply = self._reply_send.send_nowait
-            inbox, yield_ = self._inbox, self._yield
-            with self._inbox, self._reply_send:
-                while True:
-                    try:
-                        delivery = inbox.receive_nowait()
-                    except anyio.WouldBlock:
-                        try:
-                            delivery = await inbox.receive()
-                        except anyio.EndOfStream:
-                            return
-                    except anyio.EndOfStream:
-                        return
-                    reply(dispatch(delivery))
-                    await yield_()  # let the kernel take the answer and send the next
+            park, wake_kernel = self._vat.park, self._kernel.unpark
+            while not self._stopped:
+                delivery = self._delivery
+                if delivery is None:
+                    await park()
+                    continue
+                self._delivery = None
+                self._answer = dispatch(delivery)
+                wake_kernel()
 
     async def deliver(self, delivery: list[Any]) -> list[Any]:
-        self._inbox_send.send_nowait(delivery)
+        if self._stopped:
+            raise RuntimeError(f"vat {self._name}: delivery to a stopped worker")
+        self._answer = None  # a kernel cancelled mid-delivery left nothing to read
+        self._delivery = delivery
+        self._vat.unpark()
         await self._yield()
-        try:
-            return self._replies.receive_nowait()
-        except anyio.WouldBlock:
-            return await self._replies.receive()
+        while (answer := self._answer) is None:
+            await self._kernel.park()
+        self._answer = None
+        return answer
 
     def stop(self) -> None:
         """Cancel the vat's task; its incarnation is over."""
-        self._inbox_send.close()  # ends the task's loop; the task closes its own ends
-        self._replies.close()
+        self._stopped = True
         if self._scope is not None:
             self._scope.cancel()
 
