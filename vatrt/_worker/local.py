@@ -148,9 +148,12 @@ class LocalWorker:
         self._delivery = delivery
         self._vat.unpark()
         await self._yield()
-        while (answer := self._answer) is None:
+        while (answer := self._take_answer()) is None:
             await self._kernel.park()
-        self._answer = None
+        return answer
+
+    def _take_answer(self) -> list[Any] | None:
+        answer, self._answer = self._answer, None
         return answer
 
     def stop(self) -> None:
