@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 _ABSENT = None
 
 
@@ -30,37 +32,39 @@ class MemoryKVStore:
     """
 
     keeps_transcripts = False
+    #: A read is the dict's own ``get``: no Python frame on the kernel's hottest call.
+    get: Callable[[str], str | None]
 
     def __init__(self, initial: dict[str, str] | None = None) -> None:
         self._data: dict[str, str] = {}
+        self.get = self._data.get
         self._by_head: dict[str, set[str]] = {}
         self._undo: dict[str, str | None] = {}
         self._in_crank = False
         for key, value in (initial or {}).items():
             MemoryKVStore.set(self, key, value)  # loading: not a write subclasses record
 
-    def get(self, key: str) -> str | None:
-        return self._data.get(key)
-
     def set(self, key: str, value: str) -> None:
         data = self._data
         old = data.get(key)
-        if self._in_crank and key not in self._undo:
-            self._undo[key] = old
-        if old is None:
-            head = _vat_head(key)
-            if head is not None:
-                self._by_head.setdefault(head, set()).add(key)
+        if self._in_crank:
+            undo = self._undo
+            if key not in undo:
+                undo[key] = old
+        if old is None and key[0] == "v" and key[1:2].isdigit():
+            self._by_head.setdefault(key.split(".", 1)[0], set()).add(key)
         data[key] = value
 
     def delete(self, key: str) -> None:
         old = self._data.pop(key, None)
         if old is None:
             return
-        if self._in_crank and key not in self._undo:
-            self._undo[key] = old
-        head = _vat_head(key)
-        if head is not None:
+        if self._in_crank:
+            undo = self._undo
+            if key not in undo:
+                undo[key] = old
+        if key[0] == "v" and key[1:2].isdigit():
+            head = key.split(".", 1)[0]
             keys = self._by_head[head]
             keys.discard(key)
             if not keys:
