@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 
 def take_gc_action(kernel: Kernel) -> dict[str, Any] | None:
     """The next GC delivery: all still-valid actions of one vat and kind."""
-    keeper, kv = kernel.keeper, kernel.kv
+    keeper = kernel.keeper
     actions = keeper.gc_actions()
+    if not actions:
+        return None
     while actions:
         vat_id, kind, _ = actions[0].split(" ")
         batch = [a for a in actions if a.startswith(f"{vat_id} {kind} ")]
@@ -33,8 +35,6 @@ def take_gc_action(kernel: Kernel) -> dict[str, Any] | None:
         keeper.set_gc_actions(actions)
         if vrefs and vat_id in kernel.workers:
             return {"type": "gc", "vatID": vat_id, "kind": kind + "s", "vrefs": vrefs}
-    if kv.get("gcActions") is not None:
-        keeper.set_gc_actions([])
     return None
 
 

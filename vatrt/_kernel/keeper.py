@@ -77,6 +77,14 @@ class KernelKeeper:
 
     def __init__(self, kv: KVStore) -> None:
         self.kv = kv
+        # [head, tail] of the run-queue as the store has them, read once: every
+        # crank pops and pushes, and parsing them back each time is waste. The
+        # kernel calls `forget_cached` when it aborts a crank.
+        self._run_queue_bounds: list[int] | None = None
+
+    def forget_cached(self) -> None:
+        """The store was rolled back: re-read what this keeper caches."""
+        self._run_queue_bounds = None
 
     # -- counters -----------------------------------------------------------------
 
@@ -170,39 +178,51 @@ class KernelKeeper:
 
     # -- run-queue ---------------------------------------------------------------
 
+    def _bounds(self) -> list[int]:
+        bounds = self._run_queue_bounds
+        if bounds is None:
+            kv = self.kv
+            head, tail = kv.get("runQueue.head"), kv.get("runQueue.tail")
+            bounds = self._run_queue_bounds = [int(head or 0), int(tail or 0)]
+        return bounds
+
     def push_event(self, event: dict[str, Any]) -> None:
-        kv = self.kv
-        tail = int(kv.get("runQueue.tail") or 0)
-        kv.set(f"runQueue.{tail}", dumps(event))
-        kv.set("runQueue.tail", str(tail + 1))
+        bounds = self._bounds()
+        tail = bounds[1]
+        self.kv.set(f"runQueue.{tail}", dumps(event))
+        bounds[1] = tail + 1
+        self.kv.set("runQueue.tail", str(tail + 1))
 
     def push_events_first(self, events: list[dict[str, Any]]) -> None:
         """Put `events` at the head of the run-queue, in order, before everything queued."""
         kv = self.kv
-        head = int(kv.get("runQueue.head") or 0) - len(events)
+        bounds = self._bounds()
+        head = bounds[0] - len(events)
         for n, event in enumerate(events):
             kv.set(f"runQueue.{head + n}", dumps(event))
+        bounds[0] = head
         kv.set("runQueue.head", str(head))
-        if kv.get("runQueue.tail") is None:
-            kv.set("runQueue.tail", "0")
+        kv.set("runQueue.tail", str(bounds[1]))
 
     def pop_event(self) -> dict[str, Any] | None:
-        kv = self.kv
-        head = int(kv.get("runQueue.head") or 0)
-        if head >= int(kv.get("runQueue.tail") or 0):
+        bounds = self._bounds()
+        head = bounds[0]
+        if head >= bounds[1]:
             return None
+        kv = self.kv
         key = f"runQueue.{head}"
         event = loads(kv.get(key) or "null")
         kv.delete(key)
+        bounds[0] = head + 1
         kv.set("runQueue.head", str(head + 1))
         return event  # type: ignore[no-any-return]
 
     def run_queue_length(self) -> int:
-        return int(self.kv.get("runQueue.tail") or 0) - int(self.kv.get("runQueue.head") or 0)
+        head, tail = self._bounds()
+        return tail - head
 
     def run_queue_events(self) -> list[dict[str, Any]]:
-        head = int(self.kv.get("runQueue.head") or 0)
-        tail = int(self.kv.get("runQueue.tail") or 0)
+        head, tail = self._bounds()
         return [loads(self.kv.get(f"runQueue.{n}") or "null") for n in range(head, tail)]
 
     # -- GC actions ----------------------------------------------------------------

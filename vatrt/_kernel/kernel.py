@@ -260,7 +260,7 @@ class Kernel:
         kv.begin_crank()
         event = self._take_event()
         if event is None:
-            kv.abort_crank()
+            self._abort_crank()
             return False
         crank_num = int(kv.get("kernel.crankNumber") or 0)
         slog = self.slog
@@ -269,14 +269,14 @@ class Kernel:
         try:
             outcome = await self._process(event)
         except BaseException:
-            kv.abort_crank()
+            self._abort_crank()
             self.refcounts.maybe_free.clear()
             self.illegal.clear()
             self.exits.clear()
             raise
         rollback = self._vat_fatal(*outcome) if isinstance(outcome, tuple) else outcome
         if rollback is not None:
-            kv.abort_crank()
+            self._abort_crank()
             self.refcounts.maybe_free.clear()
             kv.begin_crank()
             event = self._take_event()
@@ -290,6 +290,10 @@ class Kernel:
             why = rollback.why if rollback is not None else None
             slog.write({"type": "crank-finish", "crankNum": crank_num, "rolledBack": why})
         return True
+
+    def _abort_crank(self) -> None:
+        self.kv.abort_crank()
+        self.keeper.forget_cached()
 
     def _vat_fatal(self, vat_id: str, why: str) -> Rollback:
         """A vat broke its delivery: undo the crank, then terminate the vat."""
