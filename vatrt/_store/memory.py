@@ -41,13 +41,16 @@ class MemoryKVStore:
         self._by_head: dict[str, set[str]] = {}
         self._undo: dict[str, str | None] = {}
         self._in_crank = False
+        # Whether writes go in `_undo`: during a crank here; always in the SQLite
+        # store, where the log between cranks is how host writes reach the block.
+        self._logging = False
         for key, value in (initial or {}).items():
             MemoryKVStore.set(self, key, value)  # loading: not a write subclasses record
 
     def set(self, key: str, value: str) -> None:
         data = self._data
         old = data.get(key)
-        if self._in_crank:
+        if self._logging:
             undo = self._undo
             if key not in undo:
                 undo[key] = old
@@ -59,7 +62,7 @@ class MemoryKVStore:
         old = self._data.pop(key, None)
         if old is None:
             return
-        if self._in_crank:
+        if self._logging:
             undo = self._undo
             if key not in undo:
                 undo[key] = old
@@ -81,15 +84,15 @@ class MemoryKVStore:
     def begin_crank(self) -> None:
         if self._in_crank:
             raise RuntimeError("begin_crank inside a crank")
-        self._in_crank = True
+        self._in_crank = self._logging = True
 
     def commit_crank(self) -> None:
         self._undo = {}
-        self._in_crank = False
+        self._in_crank = self._logging = False
 
     def abort_crank(self) -> None:
         undo, self._undo = self._undo, {}
-        self._in_crank = False
+        self._in_crank = self._logging = False
         for key, old in undo.items():
             if old is _ABSENT:
                 self.delete(key)

@@ -63,18 +63,20 @@ class SQLiteKVStore(MemoryKVStore):
         self._block_transcript_deletes: list[tuple[str, int]] = []
         self._crank_transcript: list[tuple[str, int, int, str]] = []
         self._crank_transcript_deletes: list[tuple[str, int]] = []
+        self._logging = True
 
-    # -- writes: crank (memory, undo log) -> block (memory) -> SQLite at commit -------
+    # -- writes: log (memory) -> block (memory) -> SQLite at commit ----------------
+    #
+    # Every write goes in the undo log, in a crank or not. Between cranks (the
+    # host queueing a message, boot, an upgrade request) the log is folded into the
+    # block when the next crank begins or the block commits; a crank's log is
+    # folded when it commits and undone when it aborts.
 
-    def set(self, key: str, value: str) -> None:
-        super().set(key, value)
-        if not self._in_crank:
-            self._block[key] = value
-
-    def delete(self, key: str) -> None:
-        super().delete(key)
-        if not self._in_crank:
-            self._block[key] = None
+    def _fold(self) -> None:
+        data, block = self._data, self._block
+        for key in self._undo:  # every key the log saw, with its value now
+            block[key] = data.get(key)
+        self._undo = {}
 
     def append_transcript(self, vat_id: str, incarnation: int, position: int, item: str) -> None:
         """Record one delivery; it is kept with its crank, dropped if the crank aborts."""
@@ -89,24 +91,29 @@ class SQLiteKVStore(MemoryKVStore):
         )
         target.append((vat_id, below))
 
+    def begin_crank(self) -> None:
+        self._fold()
+        super().begin_crank()
+
     def commit_crank(self) -> None:
-        data, block = self._data, self._block
-        for key in self._undo:  # every key the crank touched, with its value now
-            block[key] = data.get(key)
+        self._fold()
         self._block_transcript += self._crank_transcript
         self._block_transcript_deletes += self._crank_transcript_deletes
         self._crank_transcript = []
         self._crank_transcript_deletes = []
         super().commit_crank()
+        self._logging = True
 
     def abort_crank(self) -> None:
         self._crank_transcript = []
         self._crank_transcript_deletes = []
-        super().abort_crank()
+        super().abort_crank()  # puts back what the crank wrote, unlogged: the block never had it
+        self._logging = True
 
     def commit(self) -> None:
         """Write the block's net writes in one transaction and make them durable."""
         super().commit()
+        self._fold()
         block, rows, deletes = self._block, self._block_transcript, self._block_transcript_deletes
         if not (block or rows or deletes):
             return
