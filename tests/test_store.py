@@ -145,6 +145,30 @@ def test_sqlite_keeps_only_committed_blocks(tmp_path):
     assert rows == [("kept", "1")]
 
 
+def test_sqlite_block_writes_net_changes_including_writes_between_cranks(tmp_path):
+    path = tmp_path / "kv.db"
+    kv = SQLiteKVStore(path)
+    kv.set("host", "queued")  # between cranks, as a host's queue_to_vat_root writes
+    kv.set("old", "1")
+    kv.commit()
+    statements = []
+    kv._db.set_trace_callback(statements.append)
+    kv.begin_crank()
+    kv.set("born", "x")  # born and gone within the block: SQLite never hears of it
+    kv.delete("old")
+    kv.commit_crank()
+    kv.set("between", "2")
+    kv.begin_crank()
+    kv.delete("born")
+    kv.commit_crank()
+    kv.commit()
+    kv.close()
+    assert not [s for s in statements if "born" in s]
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT key, value FROM kvStore ORDER BY key").fetchall()
+    assert rows == [("between", "2"), ("host", "queued")]
+
+
 def test_sqlite_transcripts_follow_their_cranks(tmp_path):
     kv = SQLiteKVStore(tmp_path / "kv.db")
     kv.begin_crank()

@@ -59,6 +59,9 @@ class SQLiteKVStore(MemoryKVStore):
         super().__init__(dict(self._db.execute("SELECT key, value FROM kvStore")))
         # The block: net writes of committed cranks (None = delete), not yet in SQLite.
         self._block: dict[str, str | None] = {}
+        # Keys of the block that SQLite does not have: deleting one again needs no SQL
+        # (a promise, a run-queue entry or a c-list entry born and gone in one block).
+        self._block_new: set[str] = set()
         self._block_transcript: list[tuple[str, int, int, str]] = []
         self._block_transcript_deletes: list[tuple[str, int]] = []
         self._crank_transcript: list[tuple[str, int, int, str]] = []
@@ -73,8 +76,10 @@ class SQLiteKVStore(MemoryKVStore):
     # folded when it commits and undone when it aborts.
 
     def _fold(self) -> None:
-        data, block = self._data, self._block
-        for key in self._undo:  # every key the log saw, with its value now
+        data, block, new = self._data, self._block, self._block_new
+        for key, old in self._undo.items():  # every key the log saw: its value now
+            if old is None and key not in block:
+                new.add(key)  # absent before the block first touched it: not in SQLite
             block[key] = data.get(key)
         self._undo = {}
 
@@ -121,7 +126,8 @@ class SQLiteKVStore(MemoryKVStore):
         db.execute("BEGIN IMMEDIATE")
         try:
             upserts = [(k, v) for k, v in block.items() if v is not None]
-            removed = [(k,) for k, v in block.items() if v is None]
+            new = self._block_new
+            removed = [(k,) for k, v in block.items() if v is None and k not in new]
             if upserts:
                 db.executemany(
                     "INSERT INTO kvStore (key, value) VALUES (?, ?) "
@@ -142,6 +148,7 @@ class SQLiteKVStore(MemoryKVStore):
             raise
         db.execute("COMMIT")
         self._block = {}
+        self._block_new = set()
         self._block_transcript = []
         self._block_transcript_deletes = []
 
