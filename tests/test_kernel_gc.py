@@ -1,5 +1,7 @@
 """Garbage collection across vats: drops, retires, and counts that stay exact."""
 
+import gc
+
 import pytest
 
 import vatrt
@@ -25,6 +27,11 @@ def build_root_object(vat_powers, vat_parameters, baggage):
 
         async def use(self, key):
             return await E(held[key]).name()
+
+        async def take_in_a_cycle(self, key):
+            cycle = {"thing": await E(held["maker"]).make(key)}
+            cycle["self"] = cycle  # only a cycle collection can free this
+            held[key] = cycle
 
         def give(self, key):
             return held[key]
@@ -189,3 +196,36 @@ async def test_dead_presences_are_found_after_a_full_collection_ran_elsewhere(
         await kernel.collect_garbage()
         assert kernel.refcount(thing) == (1, 1)
         kernel.audit()
+
+
+async def test_a_presence_freed_only_by_a_cycle_collection_is_still_dropped(anyio_backend, config):
+    """The host's heap is frozen while kernels run; vats' garbage must still be found."""
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        maker = kernel.vat_id("maker")
+        roots_only = objects_owned_by(kernel, maker)
+        await kernel.call("holder", "take_in_a_cycle", "c")
+        [thing] = [k for k in objects_owned_by(kernel, maker) if k not in roots_only]
+        await kernel.collect_garbage()
+        assert kernel.refcount(thing) == (1, 1), "the cycle still holds it"
+
+        await kernel.call("holder", "forget", "c")
+        await kernel.collect_garbage()
+        assert thing not in objects_owned_by(kernel, maker)
+        assert f"{thing}.refCount" not in kernel.dump()
+        kernel.audit()
+
+
+async def test_the_host_heap_is_frozen_while_a_kernel_runs_and_given_back_after(
+    anyio_backend, config
+):
+    assert gc.get_freeze_count() == 0
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        assert gc.get_freeze_count() > 0
+        async with vatrt.open_kernel(config) as inner:
+            await inner.run()
+            inner.audit()
+        assert gc.get_freeze_count() > 0, "the outer kernel is still open"
+        kernel.audit()
+    assert gc.get_freeze_count() == 0
