@@ -54,8 +54,10 @@ class MemoryKVStore:
             undo = self._undo
             if key not in undo:
                 undo[key] = old
-        if old is None and key[0] == "v" and key[1:2].isdigit():
-            self._by_head.setdefault(key.split(".", 1)[0], set()).add(key)
+        if old is None:
+            head = _vat_head(key)
+            if head is not None:
+                self._by_head.setdefault(head, set()).add(key)
         data[key] = value
 
     def delete(self, key: str) -> None:
@@ -66,8 +68,8 @@ class MemoryKVStore:
             undo = self._undo
             if key not in undo:
                 undo[key] = old
-        if key[0] == "v" and key[1:2].isdigit():
-            head = key.split(".", 1)[0]
+        head = _vat_head(key)
+        if head is not None:
             keys = self._by_head[head]
             keys.discard(key)
             if not keys:
