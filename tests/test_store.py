@@ -4,6 +4,7 @@ import sqlite3
 
 import pytest
 
+from vatrt._store import memory
 from vatrt._store.memory import MemoryKVStore
 from vatrt._store.sqlite import SQLiteKVStore
 
@@ -67,6 +68,26 @@ def test_an_aborted_crank_leaves_a_vats_keys_as_they_were(kv):
     kv.abort_crank()
     assert kv.items_with_prefix("v1.") == [("v1.c.ko1", "o-50")]
     assert kv.items_with_prefix("v1.c.") == [("v1.c.ko1", "o-50")]
+
+
+def test_a_vats_keys_scan_exactly_after_churning_past_the_lazy_index(kv, monkeypatch):
+    monkeypatch.setattr(memory, "_REINDEX_AFTER", 3)
+    for n in range(10):  # born and gone, some folded in by the threshold, some not
+        kv.set(f"v1.c.kp{n}", "p-1")
+        kv.set(f"v2.c.kp{n}", "p-1")
+        if n % 3:
+            kv.delete(f"v1.c.kp{n}")
+    kv.delete("v2.c.kp9")
+    assert [k for k, _ in kv.items_with_prefix("v1.c.")] == [
+        "v1.c.kp0",
+        "v1.c.kp3",
+        "v1.c.kp6",
+        "v1.c.kp9",
+    ]
+    assert len(kv.items_with_prefix("v2.")) == 9
+    for n in range(9):
+        kv.delete(f"v2.c.kp{n}")
+    assert kv.items_with_prefix("v2.") == []
 
 
 def test_items_with_prefix_merges_the_crank_and_committed_data_sorted(kv):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 _ABSENT = None
+# Noted vat keys the index may lag behind by before it is brought up to date.
+_REINDEX_AFTER = 50_000
 
 
 def _vat_head(key: str) -> str | None:
@@ -28,6 +30,11 @@ class MemoryKVStore:
     vat is linear in the number of vats. Other keys (run-queue entries, promises)
     come and go every crank and are never scanned by prefix on the crank path.
 
+    The index is brought up to date lazily: a write that creates or deletes a vat
+    key only notes the key, and the notes are folded in before a scan (or once
+    they pile up). Most c-list entries (a promise's) are born and gone between two
+    scans and never touch the index; the crank path pays one list append.
+
     Never reopened, so it keeps no transcripts (`keeps_transcripts` is False).
     """
 
@@ -38,7 +45,10 @@ class MemoryKVStore:
     def __init__(self, initial: dict[str, str] | None = None) -> None:
         self._data: dict[str, str] = {}
         self.get = self._data.get
+        # vN -> keys of vat vN: a superset of the live ones, made exact by `_reindex`.
         self._by_head: dict[str, set[str]] = {}
+        # Vat keys created or deleted since the index was last brought up to date.
+        self._unindexed: list[str] = []
         self._undo: dict[str, str | None] = {}
         self._in_crank = False
         # Whether writes go in `_undo`: during a crank here; always in the SQLite
@@ -54,11 +64,9 @@ class MemoryKVStore:
             undo = self._undo
             if key not in undo:
                 undo[key] = old
-        if old is None:
-            head = _vat_head(key)
-            if head is not None:
-                self._by_head.setdefault(head, set()).add(key)
         data[key] = value
+        if old is None and key[0] == "v":
+            self._note_for_index(key)
 
     def delete(self, key: str) -> None:
         old = self._data.pop(key, None)
@@ -68,17 +76,38 @@ class MemoryKVStore:
             undo = self._undo
             if key not in undo:
                 undo[key] = old
-        head = _vat_head(key)
-        if head is not None:
-            keys = self._by_head[head]
-            keys.discard(key)
-            if not keys:
-                del self._by_head[head]
+        if key[0] == "v":
+            self._note_for_index(key)
+
+    def _note_for_index(self, key: str) -> None:
+        unindexed = self._unindexed
+        unindexed.append(key)
+        if len(unindexed) >= _REINDEX_AFTER:
+            self._reindex()
+
+    def _reindex(self) -> None:
+        """Fold the noted keys into the index: present ones in, gone ones out."""
+        data, by_head = self._data, self._by_head
+        for key in self._unindexed:
+            head = _vat_head(key)
+            if head is None:
+                continue
+            if key in data:
+                by_head.setdefault(head, set()).add(key)
+            else:
+                keys = by_head.get(head)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del by_head[head]
+        self._unindexed = []
 
     def items_with_prefix(self, prefix: str) -> list[tuple[str, str]]:
         data = self._data
         head = _vat_head(prefix) if "." in prefix else None
         if head is not None:
+            if self._unindexed:
+                self._reindex()
             keys = self._by_head.get(head, ())
             return sorted((k, data[k]) for k in keys if k.startswith(prefix))
         return sorted((k, v) for k, v in data.items() if k.startswith(prefix))
