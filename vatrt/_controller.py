@@ -104,7 +104,7 @@ async def open_kernel(
                 try:
                     await kernel.boot()
                     yield kernel
-                    kv.commit()  # a clean exit keeps what the host queued since the last run
+                    kernel.commit()  # a clean exit keeps what the host queued since the last run
                 finally:
                     kernel.stop_workers()
                     task_group.cancel_scope.cancel()

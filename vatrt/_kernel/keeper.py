@@ -77,14 +77,13 @@ class KernelKeeper:
 
     def __init__(self, kv: KVStore) -> None:
         self.kv = kv
-        # [head, tail] of the run-queue as the store has them, read once: every
-        # crank pops and pushes, and parsing them back each time is waste. The
-        # kernel calls `forget_cached` when it aborts a crank.
-        self._run_queue_bounds: list[int] | None = None
-
-    def forget_cached(self) -> None:
-        """The store was rolled back: re-read what this keeper caches."""
-        self._run_queue_bounds = None
+        # The run-queue (see below): loaded from the store on first use.
+        self._events: dict[int, dict[str, Any]] | None = None
+        self._run_queue_bounds: list[int] | None = None  # [head, tail) in memory
+        self._stored_bounds = (0, 0)  # [head, tail) as the store has them
+        self._unflushed: set[int] = set()  # positions written since the last flush
+        # This crank's run-queue moves: (position, event it held or None, head, tail).
+        self._journal: list[tuple[int, dict[str, Any] | None, int, int]] | None = None
 
     # -- counters -----------------------------------------------------------------
 
@@ -177,53 +176,117 @@ class KernelKeeper:
             self.kv.delete(f"{kpid}.{suffix}")
 
     # -- run-queue ---------------------------------------------------------------
+    #
+    # The run-queue lives in memory: events by position, and [head, tail). Every
+    # crank pops one event and pushes a few, and most are consumed before the next
+    # commit, so writing each to the store (and parsing it back) was waste. `flush`
+    # writes the store's ``runQueue.*`` keys from memory; the kernel calls it before
+    # every store commit and before reading the store whole (`dump`). A crank keeps
+    # a journal of its run-queue moves, undone if the crank aborts.
 
-    def _bounds(self) -> list[int]:
-        bounds = self._run_queue_bounds
-        if bounds is None:
-            kv = self.kv
-            head, tail = kv.get("runQueue.head"), kv.get("runQueue.tail")
-            bounds = self._run_queue_bounds = [int(head or 0), int(tail or 0)]
-        return bounds
+    def _load_run_queue(self) -> dict[int, dict[str, Any]]:
+        kv = self.kv
+        head, tail = int(kv.get("runQueue.head") or 0), int(kv.get("runQueue.tail") or 0)
+        self._stored_bounds = (head, tail)
+        self._run_queue_bounds = [head, tail]
+        events = self._events = {
+            n: loads(kv.get(f"runQueue.{n}") or "null") for n in range(head, tail)
+        }
+        return events
+
+    def begin_crank(self) -> None:
+        self._journal = []
+
+    def commit_crank(self) -> None:
+        self._journal = None
+
+    def abort_crank(self) -> None:
+        """Undo the crank's run-queue moves, newest first."""
+        journal, self._journal = self._journal, None
+        if not journal:
+            return
+        events, bounds = self._events, self._run_queue_bounds
+        assert events is not None and bounds is not None
+        for n, event, head, tail in reversed(journal):
+            if event is None:
+                del events[n]
+            else:
+                events[n] = event
+            bounds[0], bounds[1] = head, tail
 
     def push_event(self, event: dict[str, Any]) -> None:
-        bounds = self._bounds()
-        tail = bounds[1]
-        self.kv.set(f"runQueue.{tail}", dumps(event))
-        bounds[1] = tail + 1
-        self.kv.set("runQueue.tail", str(tail + 1))
+        events = self._events
+        if events is None:
+            events = self._load_run_queue()
+        bounds = self._run_queue_bounds
+        head, tail = bounds  # type: ignore[misc]
+        events[tail] = event
+        self._unflushed.add(tail)
+        bounds[1] = tail + 1  # type: ignore[index]
+        if self._journal is not None:
+            self._journal.append((tail, None, head, tail))
 
     def push_events_first(self, events: list[dict[str, Any]]) -> None:
         """Put `events` at the head of the run-queue, in order, before everything queued."""
-        kv = self.kv
-        bounds = self._bounds()
-        head = bounds[0] - len(events)
-        for n, event in enumerate(events):
-            kv.set(f"runQueue.{head + n}", dumps(event))
-        bounds[0] = head
-        kv.set("runQueue.head", str(head))
-        kv.set("runQueue.tail", str(bounds[1]))
+        for event in reversed(events):
+            queued = self._events
+            if queued is None:
+                queued = self._load_run_queue()
+            bounds = self._run_queue_bounds
+            head, tail = bounds  # type: ignore[misc]
+            position = head - 1
+            if self._journal is not None:
+                self._journal.append((position, queued.get(position), head, tail))
+            queued[position] = event
+            self._unflushed.add(position)
+            bounds[0] = position  # type: ignore[index]
 
     def pop_event(self) -> dict[str, Any] | None:
-        bounds = self._bounds()
-        head = bounds[0]
-        if head >= bounds[1]:
+        events = self._events
+        if events is None:
+            events = self._load_run_queue()
+        bounds = self._run_queue_bounds
+        head, tail = bounds  # type: ignore[misc]
+        if head >= tail:
             return None
-        kv = self.kv
-        key = f"runQueue.{head}"
-        event = loads(kv.get(key) or "null")
-        kv.delete(key)
-        bounds[0] = head + 1
-        kv.set("runQueue.head", str(head + 1))
-        return event  # type: ignore[no-any-return]
+        event = events.pop(head)
+        bounds[0] = head + 1  # type: ignore[index]
+        if self._journal is not None:
+            self._journal.append((head, event, head, tail))
+        return event
 
     def run_queue_length(self) -> int:
-        head, tail = self._bounds()
+        if self._events is None:
+            self._load_run_queue()
+        head, tail = self._run_queue_bounds  # type: ignore[misc]
         return tail - head
 
     def run_queue_events(self) -> list[dict[str, Any]]:
-        head, tail = self._bounds()
-        return [loads(self.kv.get(f"runQueue.{n}") or "null") for n in range(head, tail)]
+        events = self._events
+        if events is None:
+            events = self._load_run_queue()
+        head, tail = self._run_queue_bounds  # type: ignore[misc]
+        return [events[n] for n in range(head, tail)]
+
+    def flush(self) -> None:
+        """Write the run-queue to the store as it is in memory: net changes only."""
+        events = self._events
+        if events is None:
+            return
+        kv = self.kv
+        head, tail = self._run_queue_bounds  # type: ignore[misc]
+        stored_head, stored_tail = self._stored_bounds
+        for n in range(stored_head, min(stored_tail, head)):
+            kv.delete(f"runQueue.{n}")  # consumed since the last flush
+        for n in sorted(self._unflushed):
+            if head <= n < tail:
+                kv.set(f"runQueue.{n}", dumps(events[n]))
+        self._unflushed.clear()
+        if head != stored_head:
+            kv.set("runQueue.head", str(head))
+        if tail != stored_tail:
+            kv.set("runQueue.tail", str(tail))
+        self._stored_bounds = (head, tail)
 
     # -- GC actions ----------------------------------------------------------------
 

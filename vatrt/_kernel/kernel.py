@@ -155,7 +155,7 @@ class Kernel:
             kpid = self.queue_to_vat_root(cfg.bootstrap, "bootstrap", [roots, {}])
             kv.set("kernel.bootstrapResult", kpid)
         kv.set("kernel.initialized", "1")
-        self.kv.commit()
+        self.commit()
 
     def add_vat(
         self, name: str, bundle_id: str, options: dict[str, Any], parameters: CapData | None
@@ -232,9 +232,9 @@ class Kernel:
                     if self._panic_error is not None:
                         break
                     if ran % self.config.commit_every == 0:
-                        self.kv.commit()
+                        self.commit()
             finally:
-                self.kv.commit()
+                self.commit()
         self._raise_if_panicked()
         return ran
 
@@ -257,7 +257,7 @@ class Kernel:
 
     async def _crank_once(self) -> bool:
         kv = self.kv
-        kv.begin_crank()
+        self._begin_crank()
         event = self._take_event()
         if event is None:
             self._abort_crank()
@@ -278,7 +278,7 @@ class Kernel:
         if rollback is not None:
             self._abort_crank()
             self.refcounts.maybe_free.clear()
-            kv.begin_crank()
+            self._begin_crank()
             event = self._take_event()
             assert event is not None
             rollback.recover(event)
@@ -286,14 +286,24 @@ class Kernel:
         kv.set("kernel.crankNumber", str(crank_num + 1))
         crash_point("mid-crank")
         kv.commit_crank()
+        self.keeper.commit_crank()
         if slog.enabled:
             why = rollback.why if rollback is not None else None
             slog.write({"type": "crank-finish", "crankNum": crank_num, "rolledBack": why})
         return True
 
+    def _begin_crank(self) -> None:
+        self.kv.begin_crank()
+        self.keeper.begin_crank()
+
     def _abort_crank(self) -> None:
         self.kv.abort_crank()
-        self.keeper.forget_cached()
+        self.keeper.abort_crank()
+
+    def commit(self) -> None:
+        """End the store's block: what the keeper holds in memory goes in with it."""
+        self.keeper.flush()
+        self.kv.commit()
 
     def _vat_fatal(self, vat_id: str, why: str) -> Rollback:
         """A vat broke its delivery: undo the crank, then terminate the vat."""
@@ -619,7 +629,7 @@ class Kernel:
         self._raise_if_panicked()
         async with self._lock:
             outcomes, requests = queue_kernel_upgrades(self, bundles, upgrade_message, only)
-            self.kv.commit()
+            self.commit()
         # Run until every queued upgrade is done: work queued before them runs
         # first; whatever the simulation queues after keeps waiting for run().
         pending = set(requests.values())
@@ -751,6 +761,7 @@ class Kernel:
             raise AuditError(problems)
 
     def dump(self) -> dict[str, str]:
+        self.keeper.flush()
         return dict(self.kv.items_with_prefix(""))
 
     def stats(self) -> KernelStats:

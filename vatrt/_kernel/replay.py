@@ -30,7 +30,7 @@ def migrate(kernel: Kernel) -> None:
         # Schema 1 had no retained vatParameters: its vats keep none, and are
         # ineligible for kernel-unilateral upgrade (SPEC 5, rule 7).
         kernel.kv.set("kernel.schemaVersion", str(SCHEMA_VERSION))
-        kernel.kv.commit()
+        kernel.commit()
 
 
 async def replay_vats(kernel: Kernel) -> None:
