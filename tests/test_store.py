@@ -72,11 +72,13 @@ def test_an_aborted_crank_leaves_a_vats_keys_as_they_were(kv):
 
 def test_a_vats_keys_scan_exactly_after_churning_past_the_lazy_index(kv, monkeypatch):
     monkeypatch.setattr(memory, "_REINDEX_AFTER", 3)
-    for n in range(10):  # born and gone, some folded in by the threshold, some not
+    for n in range(10):  # born and gone, some folded in at a crank's end, some not
+        kv.begin_crank()
         kv.set(f"v1.c.kp{n}", "p-1")
         kv.set(f"v2.c.kp{n}", "p-1")
         if n % 3:
             kv.delete(f"v1.c.kp{n}")
+        kv.commit_crank()
     kv.delete("v2.c.kp9")
     assert [k for k, _ in kv.items_with_prefix("v1.c.")] == [
         "v1.c.kp0",

@@ -72,6 +72,48 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+_PROMISE_SUFFIXES = ("state", "decider", "subscribers", "queue", "data")
+
+
+class ObjectRecord:
+    """A kernel object: its owner (None once the owner is gone) and its counts."""
+
+    __slots__ = ("owner", "reachable", "recognizable")
+
+    def __init__(self, owner: str | None, reachable: int = 0, recognizable: int = 0) -> None:
+        self.owner = owner
+        self.reachable = reachable
+        self.recognizable = recognizable
+
+    def copy(self) -> ObjectRecord:
+        return ObjectRecord(self.owner, self.reachable, self.recognizable)
+
+
+class PromiseRecord:
+    """A kernel promise. Its lists are replaced, never changed in place, so a
+    copy (the crank journal's) shares them safely."""
+
+    __slots__ = ("data", "decider", "queue", "refcount", "state", "subscribers")
+
+    def __init__(self, decider: str | None) -> None:
+        self.state = "unresolved"
+        self.decider = decider
+        self.subscribers: list[str] = []
+        self.queue: list[dict[str, Any]] = []
+        self.data: CapData | None = None
+        self.refcount = 0
+
+    def copy(self) -> PromiseRecord:
+        twin = PromiseRecord(self.decider)
+        twin.state, twin.subscribers, twin.queue = self.state, self.subscribers, self.queue
+        twin.data, twin.refcount = self.data, self.refcount
+        return twin
+
+
+# In the record cache: a kref deleted since the last flush (its keys are still stored).
+_GONE: Any = object()
+
+
 class KernelKeeper:
     """Typed access to the keys above. No policy: callers decide what is legal."""
 
@@ -84,6 +126,11 @@ class KernelKeeper:
         self._unflushed: set[int] = set()  # positions written since the last flush
         # This crank's run-queue moves: (position, event it held or None, head, tail).
         self._journal: list[tuple[int, dict[str, Any] | None, int, int]] | None = None
+        # Object and promise records (see below): kref -> record, or _GONE.
+        self._records: dict[str, Any] = {}
+        self._dirty: set[str] = set()  # krefs changed since the last flush
+        # This crank's first copy of each record it changed (None: it created it).
+        self._record_undo: dict[str, Any] | None = None
 
     # -- counters -----------------------------------------------------------------
 
@@ -95,17 +142,12 @@ class KernelKeeper:
 
     def allocate_object(self, owner: str) -> str:
         kref = f"ko{self._next('ko.nextID', 20)}"
-        self.kv.set(f"{kref}.owner", owner)
-        self.kv.set(f"{kref}.refCount", "0,0")
+        self._create(kref, ObjectRecord(owner))
         return kref
 
     def allocate_promise(self, decider: str | None) -> str:
         kpid = f"kp{self._next('kp.nextID', 40)}"
-        kv = self.kv
-        kv.set(f"{kpid}.state", "unresolved")
-        if decider:
-            kv.set(f"{kpid}.decider", decider)
-        kv.set(f"{kpid}.refCount", "0")
+        self._create(kpid, PromiseRecord(decider or None))
         return kpid
 
     def allocate_vat_id(self) -> str:
@@ -114,66 +156,162 @@ class KernelKeeper:
     def allocate_import_vref(self, vat_id: str, kind: str) -> str:
         return f"{kind}-{self._next(f'{vat_id}.{kind}.nextID', 50)}"
 
+    # -- object and promise records ------------------------------------------------
+    #
+    # Objects and promises live in memory as records, loaded from the store on
+    # first use and written back (their keys, net) by `flush`: a promise is born,
+    # counted up and down a dozen times, resolved and deleted within a few cranks,
+    # and most of that never needs to reach the store. A crank's first change to a
+    # record keeps a copy, put back if the crank aborts.
+
+    def record(self, kref: str) -> Any:
+        """The `ObjectRecord` or `PromiseRecord` of `kref`, or None if it does not
+        exist. Read-only: see `touch`."""
+        record = self._records.get(kref)
+        if record is None:
+            record = self._load(kref)
+        return None if record is _GONE else record
+
+    def touch(self, kref: str) -> Any:
+        """The record of `kref`, to change in place (journalled, written at flush)."""
+        record = self._records.get(kref)
+        if record is None:
+            record = self._load(kref)
+        if record is _GONE:
+            raise KeyError(f"unknown kref {kref}")
+        undo = self._record_undo
+        if undo is not None and kref not in undo:
+            undo[kref] = record.copy()
+        self._dirty.add(kref)
+        return record
+
+    def _create(self, kref: str, record: ObjectRecord | PromiseRecord) -> None:
+        undo = self._record_undo
+        if undo is not None and kref not in undo:
+            undo[kref] = self._records.get(kref)
+        self._records[kref] = record
+        self._dirty.add(kref)
+
+    def _remove(self, kref: str) -> None:
+        self.touch(kref)
+        self._records[kref] = _GONE
+
+    def _load(self, kref: str) -> Any:
+        kv = self.kv
+        count = kv.get(f"{kref}.refCount")
+        if count is None:
+            return _GONE  # not cached: the store stays the authority on absence
+        record: ObjectRecord | PromiseRecord
+        if kref[1] == "o":
+            reachable, recognizable = count.split(",")
+            record = ObjectRecord(kv.get(f"{kref}.owner"), int(reachable), int(recognizable))
+        else:
+            record = PromiseRecord(kv.get(f"{kref}.decider"))
+            record.state = kv.get(f"{kref}.state") or "unresolved"
+            subscribers = kv.get(f"{kref}.subscribers")
+            record.subscribers = subscribers.split(",") if subscribers else []
+            queue = kv.get(f"{kref}.queue")
+            record.queue = loads(queue) if queue else []
+            data = kv.get(f"{kref}.data")
+            record.data = loads(data) if data else None
+            record.refcount = int(count)
+        self._records[kref] = record
+        return record
+
+    def _flush_records(self) -> None:
+        kv, records = self.kv, self._records
+
+        def put(key: str, value: str | None) -> None:
+            if kv.get(key) != value:
+                if value is None:
+                    kv.delete(key)
+                else:
+                    kv.set(key, value)
+
+        for kref in sorted(self._dirty):
+            record = records.get(kref)
+            if record is None:
+                continue  # an aborted creation: the store never had it
+            if record is _GONE:
+                del records[kref]
+                suffixes = ("owner",) if kref[1] == "o" else _PROMISE_SUFFIXES
+                for suffix in (*suffixes, "refCount"):
+                    kv.delete(f"{kref}.{suffix}")
+            elif type(record) is ObjectRecord:
+                put(f"{kref}.owner", record.owner)
+                put(f"{kref}.refCount", f"{record.reachable},{record.recognizable}")
+            else:
+                assert type(record) is PromiseRecord
+                put(f"{kref}.state", record.state)
+                put(f"{kref}.decider", record.decider)
+                put(f"{kref}.subscribers", ",".join(record.subscribers) or None)
+                put(f"{kref}.queue", dumps(record.queue) if record.queue else None)
+                put(f"{kref}.data", dumps(record.data) if record.data is not None else None)
+                put(f"{kref}.refCount", str(record.refcount))
+        self._dirty.clear()
+
     # -- objects -----------------------------------------------------------------
 
     def owner_of(self, kref: str) -> str | None:
-        return self.kv.get(f"{kref}.owner")
+        record = self.record(kref)
+        return record.owner if record is not None else None
 
     def object_exists(self, kref: str) -> bool:
-        return self.kv.get(f"{kref}.refCount") is not None
+        return self.record(kref) is not None
+
+    def clear_owner(self, kref: str) -> None:
+        """The owner is gone (or done with it): the object lives on ownerless."""
+        self.touch(kref).owner = None
 
     def delete_object(self, kref: str) -> None:
-        self.kv.delete(f"{kref}.owner")
-        self.kv.delete(f"{kref}.refCount")
+        if self.record(kref) is not None:
+            self._remove(kref)
 
     # -- promises ----------------------------------------------------------------
 
     def promise_state(self, kpid: str) -> str | None:
-        return self.kv.get(f"{kpid}.state")
+        record = self.record(kpid)
+        return record.state if record is not None else None
 
     def decider_of(self, kpid: str) -> str | None:
-        return self.kv.get(f"{kpid}.decider")
+        record = self.record(kpid)
+        return record.decider if record is not None else None
 
     def set_decider(self, kpid: str, vat_id: str | None) -> None:
-        if vat_id:
-            self.kv.set(f"{kpid}.decider", vat_id)
-        else:
-            self.kv.delete(f"{kpid}.decider")
+        self.touch(kpid).decider = vat_id or None
 
     def subscribers(self, kpid: str) -> list[str]:
-        value = self.kv.get(f"{kpid}.subscribers")
-        return value.split(",") if value else []
+        record = self.record(kpid)
+        return list(record.subscribers) if record is not None else []
 
     def add_subscriber(self, kpid: str, vat_id: str) -> None:
-        subs = self.subscribers(kpid)
-        if vat_id not in subs:
-            subs.append(vat_id)
-            self.kv.set(f"{kpid}.subscribers", ",".join(sorted(subs)))
+        record = self.record(kpid)
+        if record is not None and vat_id not in record.subscribers:
+            record = self.touch(kpid)
+            record.subscribers = sorted([*record.subscribers, vat_id])
 
     def promise_queue(self, kpid: str) -> list[dict[str, Any]]:
-        value = self.kv.get(f"{kpid}.queue")
-        return loads(value) if value else []
+        record = self.record(kpid)
+        return list(record.queue) if record is not None else []
 
     def set_promise_queue(self, kpid: str, queue: list[dict[str, Any]]) -> None:
-        if queue:
-            self.kv.set(f"{kpid}.queue", dumps(queue))
-        else:
-            self.kv.delete(f"{kpid}.queue")
+        self.touch(kpid).queue = list(queue)
 
     def promise_data(self, kpid: str) -> CapData:
-        return loads(self.kv.get(f"{kpid}.data") or "null")  # type: ignore[no-any-return]
+        record = self.record(kpid)
+        return None if record is None else record.data  # type: ignore[return-value]
 
     def set_resolution(self, kpid: str, rejected: bool, data: CapData) -> None:
-        kv = self.kv
-        kv.set(f"{kpid}.state", "rejected" if rejected else "fulfilled")
-        kv.set(f"{kpid}.data", dumps(data))
-        kv.delete(f"{kpid}.decider")
-        kv.delete(f"{kpid}.subscribers")
-        kv.delete(f"{kpid}.queue")
+        record = self.touch(kpid)
+        record.state = "rejected" if rejected else "fulfilled"
+        record.data = data
+        record.decider = None
+        record.subscribers = []
+        record.queue = []
 
     def delete_promise(self, kpid: str) -> None:
-        for suffix in ("state", "decider", "subscribers", "queue", "data", "refCount"):
-            self.kv.delete(f"{kpid}.{suffix}")
+        if self.record(kpid) is not None:
+            self._remove(kpid)
 
     # -- run-queue ---------------------------------------------------------------
     #
@@ -196,17 +334,27 @@ class KernelKeeper:
 
     def begin_crank(self) -> None:
         self._journal = []
+        self._record_undo = {}
 
     def commit_crank(self) -> None:
         self._journal = None
+        self._record_undo = None
 
     def abort_crank(self) -> None:
-        """Undo the crank's run-queue moves, newest first."""
+        """Undo the crank's changes to records and the run-queue."""
+        undo, self._record_undo = self._record_undo, None
+        records = self._records
+        for kref, before in (undo or {}).items():
+            if before is None:
+                records.pop(kref, None)
+            else:
+                records[kref] = before
         journal, self._journal = self._journal, None
         if not journal:
             return
         events, bounds = self._events, self._run_queue_bounds
-        assert events is not None and bounds is not None
+        assert events is not None
+        assert bounds is not None
         for n, event, head, tail in reversed(journal):
             if event is None:
                 del events[n]
@@ -268,8 +416,16 @@ class KernelKeeper:
         head, tail = self._run_queue_bounds  # type: ignore[misc]
         return [events[n] for n in range(head, tail)]
 
+    def unflushed(self) -> int:
+        """How many records and run-queue entries changed since the last `flush`."""
+        return len(self._dirty) + len(self._unflushed)
+
     def flush(self) -> None:
-        """Write the run-queue to the store as it is in memory: net changes only."""
+        """Write records and the run-queue to the store as they are in memory (net)."""
+        self._flush_records()
+        self._flush_run_queue()
+
+    def _flush_run_queue(self) -> None:
         events = self._events
         if events is None:
             return

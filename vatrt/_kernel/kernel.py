@@ -53,6 +53,8 @@ from .upgrade import (
 from .vat_admin_hooks import HookError, VatAdminHooks
 
 ROOT_VREF = "o+0"
+# Records and run-queue entries an in-memory kernel's keeper may hold unwritten.
+_MEMORY_FLUSH_AFTER = 100_000
 
 
 @attrs.frozen
@@ -301,8 +303,14 @@ class Kernel:
         self.keeper.abort_crank()
 
     def commit(self) -> None:
-        """End the store's block: what the keeper holds in memory goes in with it."""
-        self.keeper.flush()
+        """End the store's block: what the keeper holds in memory goes in with it.
+
+        An in-memory store is never reopened, so there the keeper writes back only
+        when its changes pile up (to bound their memory) and before a `dump`.
+        """
+        keeper = self.keeper
+        if self.kv.keeps_transcripts or keeper.unflushed() > _MEMORY_FLUSH_AFTER:
+            keeper.flush()
         self.kv.commit()
 
     def _vat_fatal(self, vat_id: str, why: str) -> Rollback:
@@ -643,7 +651,7 @@ class Kernel:
     def _host_marshal(self, value: Any, path: str) -> CapData:
         def to_slot(x: Any) -> tuple[str, str] | None:
             if type(x) is KernelRef:
-                if self.kv.get(f"{x.kref}.refCount") is None:
+                if self.keeper.record(x.kref) is None:
                     raise VatrtError(f"{x.kref} in {path} no longer exists in this kernel")
                 return x.kref, x.iface
             return None

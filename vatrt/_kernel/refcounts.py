@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from .keeper import KernelKeeper, loads
+from .keeper import KernelKeeper, ObjectRecord, loads
 
 
 def is_object(kref: str) -> bool:
@@ -59,45 +59,37 @@ class RefCounts:
         self.maybe_free: set[str] = set()
 
     def get(self, kref: str) -> tuple[int, int]:
-        value = self.kv.get(f"{kref}.refCount")
-        if value is None:
+        record = self.keeper.record(kref)
+        if record is None:
             raise KeyError(f"unknown kref {kref}")
-        if is_object(kref):
-            r, c = value.split(",")
-            return int(r), int(c)
-        n = int(value)
-        return n, n
+        if type(record) is ObjectRecord:
+            return record.reachable, record.recognizable
+        return record.refcount, record.refcount
 
     def incref(self, kref: str, reachable: bool = True) -> None:
-        key = f"{kref}.refCount"
-        value = self.kv.get(key)
-        if value is None:
-            raise KeyError(f"refcount of unknown kref {kref}")
-        if is_object(kref):
-            r, c = value.split(",")
-            self.kv.set(key, f"{int(r) + 1 if reachable else r},{int(c) + 1}")
+        record = self.keeper.touch(kref)
+        if kref[1] == "o":
+            if reachable:
+                record.reachable += 1
+            record.recognizable += 1
         else:
-            self.kv.set(key, str(int(value) + 1))
+            record.refcount += 1
 
     def decref(self, kref: str, reachable: bool = True) -> None:
-        key = f"{kref}.refCount"
-        value = self.kv.get(key)
-        if value is None:
-            raise KeyError(f"refcount of unknown kref {kref}")
-        if is_object(kref):
-            rs, cs = value.split(",")
-            r, c = (int(rs) - 1 if reachable else int(rs)), int(cs) - 1
-            if r < 0 or c < 0:
+        record = self.keeper.touch(kref)
+        if kref[1] == "o":
+            if reachable:
+                record.reachable -= 1
+            record.recognizable -= 1
+            if record.reachable < 0 or record.recognizable < 0:
                 raise AssertionError(f"refcount of {kref} went below zero")
-            self.kv.set(key, f"{r},{c}")
-            if r == 0 or c == 0:
+            if record.reachable == 0 or record.recognizable == 0:
                 self.maybe_free.add(kref)
         else:
-            n = int(value) - 1
-            if n < 0:
+            record.refcount -= 1
+            if record.refcount < 0:
                 raise AssertionError(f"refcount of {kref} went below zero")
-            self.kv.set(key, str(n))
-            if n == 0:
+            if record.refcount == 0:
                 self.maybe_free.add(kref)
 
     def incref_all(self, krefs: list[str]) -> None:
@@ -164,6 +156,7 @@ class RefCounts:
         """(expected counts from every holder, stored counts) for every kref."""
         kv = self.kv
         keeper = self.keeper
+        keeper.flush()  # the stored counts are what is checked
         reach: Counter[str] = Counter()
         recog: Counter[str] = Counter()
 

@@ -186,7 +186,7 @@ class SyscallHandler:
                 raise IllegalSyscall(f"vat {vat_id} retired {vref} while it is still reachable")
             kv.delete(f"{vat_id}.c.{kref}")
             kv.delete(f"{vat_id}.c.{vref}")
-            kv.delete(f"{kref}.owner")
+            keeper.clear_owner(kref)
             for other in keeper.vat_ids():
                 if other != vat_id and kv.get(f"{other}.c.{kref}") is not None:
                     actions.append(f"{other} retireImport {kref}")

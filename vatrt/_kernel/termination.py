@@ -67,7 +67,7 @@ def abandon_export(kernel: Kernel, vat_id: str, kref: str, vref: str) -> None:
     """The owner is done with an export: it lives on ownerless while others hold
     it, and messages to it reject with ``vat terminated``."""
     kv = kernel.kv
-    kv.delete(f"{kref}.owner")
+    kernel.keeper.clear_owner(kref)
     kv.delete(f"{vat_id}.c.{kref}")
     kv.delete(f"{vat_id}.c.{vref}")
     kernel.refcounts.maybe_free.add(kref)

@@ -31,9 +31,10 @@ class MemoryKVStore:
     come and go every crank and are never scanned by prefix on the crank path.
 
     The index is brought up to date lazily: a write that creates or deletes a vat
-    key only notes the key, and the notes are folded in before a scan (or once
-    they pile up). Most c-list entries (a promise's) are born and gone between two
-    scans and never touch the index; the crank path pays one list append.
+    key only notes the key, and the notes are folded in before a scan (or at the
+    end of a crank once they pile up). Most c-list entries (a promise's) are born
+    and gone between two scans and never touch the index; the crank path pays one
+    list append.
 
     Never reopened, so it keeps no transcripts (`keeps_transcripts` is False).
     """
@@ -66,7 +67,7 @@ class MemoryKVStore:
                 undo[key] = old
         data[key] = value
         if old is None and key[0] == "v":
-            self._note_for_index(key)
+            self._unindexed.append(key)
 
     def delete(self, key: str) -> None:
         old = self._data.pop(key, None)
@@ -77,13 +78,7 @@ class MemoryKVStore:
             if key not in undo:
                 undo[key] = old
         if key[0] == "v":
-            self._note_for_index(key)
-
-    def _note_for_index(self, key: str) -> None:
-        unindexed = self._unindexed
-        unindexed.append(key)
-        if len(unindexed) >= _REINDEX_AFTER:
-            self._reindex()
+            self._unindexed.append(key)
 
     def _reindex(self) -> None:
         """Fold the noted keys into the index: present ones in, gone ones out."""
@@ -120,6 +115,8 @@ class MemoryKVStore:
     def commit_crank(self) -> None:
         self._undo = {}
         self._in_crank = self._logging = False
+        if len(self._unindexed) >= _REINDEX_AFTER:
+            self._reindex()
 
     def abort_crank(self) -> None:
         undo, self._undo = self._undo, {}
