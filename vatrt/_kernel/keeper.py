@@ -45,6 +45,12 @@ Key schema (every key the kernel writes; values are strings)::
     namedBundle.<name> = bundle id      config bundles by name
     host.pin.<kpid> = "1"               a promise the host holds (one count)
 
+Object and promise records (``koN.*``, ``kpN.*``) and the run-queue live in
+memory as Python objects, loaded on first use and written back as the keys
+above by `KernelKeeper.flush`, before each block commit (and `dump`): between
+two flushes those keys in the store may be stale: other code reads them only
+after a flush (`dump`, the recount behind `audit`).
+
 A kernel object's refCount counts importing vats' c-list entries, queued events
 and promise-queued messages, promise resolutions, retained vatParameters and the
 vat records' holds (root, admin node, kernel-decided promises) and vat-admin's
