@@ -78,6 +78,9 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+# Kernel-wide counters the keeper holds in memory, and their first values.
+_COUNTERS = {"kernel.crankNumber": 0, "ko.nextID": 20, "kp.nextID": 40}
+
 _PROMISE_SUFFIXES = ("state", "decider", "subscribers", "queue", "data")
 
 
@@ -137,6 +140,8 @@ class KernelKeeper:
         self._dirty: set[str] = set()  # krefs changed since the last flush
         # This crank's first copy of each record it changed (None: it created it).
         self._record_undo: dict[str, Any] | None = None
+        self._counters: dict[str, int] = {}
+        self._counter_undo: dict[str, int] | None = None
 
     # -- counters -----------------------------------------------------------------
 
@@ -146,13 +151,30 @@ class KernelKeeper:
         self.kv.set(key, str(n + 1))
         return n
 
+    def counter(self, key: str) -> int:
+        """A kernel-wide counter (`_COUNTERS`): held in memory, written at flush."""
+        n = self._counters.get(key)
+        if n is None:
+            value = self.kv.get(key)
+            n = self._counters[key] = int(value) if value is not None else _COUNTERS[key]
+        return n
+
+    def bump(self, key: str) -> int:
+        """Increment a kernel-wide counter; return its value before."""
+        n = self.counter(key)
+        undo = self._counter_undo
+        if undo is not None and key not in undo:
+            undo[key] = n
+        self._counters[key] = n + 1
+        return n
+
     def allocate_object(self, owner: str) -> str:
-        kref = f"ko{self._next('ko.nextID', 20)}"
+        kref = f"ko{self.bump('ko.nextID')}"
         self._create(kref, ObjectRecord(owner))
         return kref
 
     def allocate_promise(self, decider: str | None) -> str:
-        kpid = f"kp{self._next('kp.nextID', 40)}"
+        kpid = f"kp{self.bump('kp.nextID')}"
         self._create(kpid, PromiseRecord(decider or None))
         return kpid
 
@@ -341,13 +363,17 @@ class KernelKeeper:
     def begin_crank(self) -> None:
         self._journal = []
         self._record_undo = {}
+        self._counter_undo = {}
 
     def commit_crank(self) -> None:
         self._journal = None
         self._record_undo = None
+        self._counter_undo = None
 
     def abort_crank(self) -> None:
-        """Undo the crank's changes to records and the run-queue."""
+        """Undo the crank's changes to counters, records and the run-queue."""
+        counters, self._counter_undo = self._counter_undo, None
+        self._counters.update(counters or {})
         undo, self._record_undo = self._record_undo, None
         records = self._records
         for kref, before in (undo or {}).items():
@@ -427,7 +453,12 @@ class KernelKeeper:
         return len(self._dirty) + len(self._unflushed)
 
     def flush(self) -> None:
-        """Write records and the run-queue to the store as they are in memory (net)."""
+        """Write counters, records and the run-queue to the store as they are in
+        memory (net)."""
+        kv = self.kv
+        for key, n in self._counters.items():
+            if kv.get(key) != (value := str(n)):
+                kv.set(key, value)
         self._flush_records()
         self._flush_run_queue()
 

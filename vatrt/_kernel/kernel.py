@@ -264,7 +264,7 @@ class Kernel:
         if event is None:
             self._abort_crank()
             return False
-        crank_num = int(kv.get("kernel.crankNumber") or 0)
+        crank_num = self.keeper.bump("kernel.crankNumber")
         slog = self.slog
         if slog.enabled:
             slog.write({"type": "crank-start", "crankNum": crank_num, "event": event})
@@ -281,11 +281,11 @@ class Kernel:
             self._abort_crank()
             self.refcounts.maybe_free.clear()
             self._begin_crank()
+            self.keeper.bump("kernel.crankNumber")
             event = self._take_event()
             assert event is not None
             rollback.recover(event)
         self.refcounts.process_maybe_free()
-        kv.set("kernel.crankNumber", str(crank_num + 1))
         crash_point("mid-crank")
         kv.commit_crank()
         self.keeper.commit_crank()
@@ -774,7 +774,7 @@ class Kernel:
 
     def stats(self) -> KernelStats:
         return KernelStats(
-            cranks=int(self.kv.get("kernel.crankNumber") or 0),
+            cranks=self.keeper.counter("kernel.crankNumber"),
             deliveries=self.deliveries,
             vats=len(self.keeper.vat_names()),
             run_queue_length=self.keeper.run_queue_length(),
