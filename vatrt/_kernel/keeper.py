@@ -138,10 +138,10 @@ class KernelKeeper:
         # Object and promise records (see below): kref -> record, or _GONE.
         self._records: dict[str, Any] = {}
         self._dirty: set[str] = set()  # krefs changed since the last flush
-        # This crank's first copy of each record it changed (None: it created it).
-        self._record_undo: dict[str, Any] | None = None
-        self._counters: dict[str, int] = {}
-        self._counter_undo: dict[str, int] | None = None
+        self._counters: dict[str, int] = {}  # see `_COUNTERS`
+        # In a crank, what each record and counter it changed was before: a copy of
+        # the record (None: the crank created it), or the counter's value.
+        self._undo: dict[str, Any] | None = None
 
     # -- counters -----------------------------------------------------------------
 
@@ -162,7 +162,7 @@ class KernelKeeper:
     def bump(self, key: str) -> int:
         """Increment a kernel-wide counter; return its value before."""
         n = self.counter(key)
-        undo = self._counter_undo
+        undo = self._undo
         if undo is not None and key not in undo:
             undo[key] = n
         self._counters[key] = n + 1
@@ -207,14 +207,14 @@ class KernelKeeper:
             record = self._load(kref)
         if record is _GONE:
             raise KeyError(f"unknown kref {kref}")
-        undo = self._record_undo
+        undo = self._undo
         if undo is not None and kref not in undo:
             undo[kref] = record.copy()
         self._dirty.add(kref)
         return record
 
     def _create(self, kref: str, record: ObjectRecord | PromiseRecord) -> None:
-        undo = self._record_undo
+        undo = self._undo
         if undo is not None and kref not in undo:
             undo[kref] = self._records.get(kref)
         self._records[kref] = record
@@ -362,25 +362,23 @@ class KernelKeeper:
 
     def begin_crank(self) -> None:
         self._journal = []
-        self._record_undo = {}
-        self._counter_undo = {}
+        self._undo = {}
 
     def commit_crank(self) -> None:
         self._journal = None
-        self._record_undo = None
-        self._counter_undo = None
+        self._undo = None
 
     def abort_crank(self) -> None:
         """Undo the crank's changes to counters, records and the run-queue."""
-        counters, self._counter_undo = self._counter_undo, None
-        self._counters.update(counters or {})
-        undo, self._record_undo = self._record_undo, None
-        records = self._records
-        for kref, before in (undo or {}).items():
-            if before is None:
-                records.pop(kref, None)
+        undo, self._undo = self._undo, None
+        records, counters = self._records, self._counters
+        for key, before in (undo or {}).items():
+            if key in _COUNTERS:
+                counters[key] = before
+            elif before is None:
+                records.pop(key, None)
             else:
-                records[kref] = before
+                records[key] = before
         journal, self._journal = self._journal, None
         if not journal:
             return
