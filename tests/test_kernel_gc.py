@@ -71,13 +71,19 @@ def objects_owned_by(kernel, vat_id):
     )
 
 
+async def export_made_by_call(kernel, vat_id, *call):
+    """``kernel.call(*call)``, and the one object `vat_id` exported because of it."""
+    before = set(objects_owned_by(kernel, vat_id))
+    await kernel.call(*call)
+    [made] = set(objects_owned_by(kernel, vat_id)) - before
+    return made
+
+
 async def test_a_dropped_presence_frees_the_object_in_its_exporter(anyio_backend, config):
     async with vatrt.open_kernel(config) as kernel:
         await kernel.run()
         maker = kernel.vat_id("maker")
-        roots_only = objects_owned_by(kernel, maker)
-        await kernel.call("holder", "take", "a")
-        [thing] = [k for k in objects_owned_by(kernel, maker) if k not in roots_only]
+        thing = await export_made_by_call(kernel, maker, "holder", "take", "a")
         assert kernel.refcount(thing) == (1, 1)
         await kernel.collect_garbage()
         assert kernel.refcount(thing) == (1, 1), "still held by the holder vat"
@@ -142,9 +148,7 @@ async def test_an_object_lives_until_its_last_importer_drops_it(anyio_backend, t
     async with vatrt.open_kernel(config) as kernel:
         await kernel.run()
         maker = kernel.vat_id("maker")
-        before = set(objects_owned_by(kernel, maker))
-        await kernel.call("sharer", "share")
-        [thing] = set(objects_owned_by(kernel, maker)) - before
+        thing = await export_made_by_call(kernel, maker, "sharer", "share")
         assert kernel.refcount(thing) == (2, 2)
         await kernel.call("sharer", "forget")
         await kernel.collect_garbage()
@@ -189,9 +193,7 @@ async def test_dead_presences_are_found_after_a_full_collection_ran_elsewhere(
         await kernel.run()
         gc.collect()
         maker = kernel.vat_id("maker")
-        before = set(objects_owned_by(kernel, maker))
-        await kernel.call("sharer", "share")
-        [thing] = set(objects_owned_by(kernel, maker)) - before
+        thing = await export_made_by_call(kernel, maker, "sharer", "share")
         await kernel.call("sharer", "forget")
         await kernel.collect_garbage()
         assert kernel.refcount(thing) == (1, 1)
@@ -203,9 +205,7 @@ async def test_a_presence_freed_only_by_a_cycle_collection_is_still_dropped(anyi
     async with vatrt.open_kernel(config) as kernel:
         await kernel.run()
         maker = kernel.vat_id("maker")
-        roots_only = objects_owned_by(kernel, maker)
-        await kernel.call("holder", "take_in_a_cycle", "c")
-        [thing] = [k for k in objects_owned_by(kernel, maker) if k not in roots_only]
+        thing = await export_made_by_call(kernel, maker, "holder", "take_in_a_cycle", "c")
         await kernel.collect_garbage()
         assert kernel.refcount(thing) == (1, 1), "the cycle still holds it"
 

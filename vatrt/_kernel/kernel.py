@@ -306,7 +306,7 @@ class Kernel:
         """End the store's block: what the keeper holds in memory goes in with it.
 
         An in-memory store is never reopened, so there the keeper writes back only
-        when its changes pile up (to bound their memory) and before a `dump`.
+        when its changes pile up (to bound their memory), and for `dump` and `audit`.
         """
         keeper = self.keeper
         if self.kv.keeps_transcripts or keeper.unflushed() > _MEMORY_FLUSH_AFTER:

@@ -46,7 +46,7 @@ class MemoryKVStore:
     def __init__(self, initial: dict[str, str] | None = None) -> None:
         self._data: dict[str, str] = {}
         self.get = self._data.get
-        # vN -> keys of vat vN: a superset of the live ones, made exact by `_reindex`.
+        # vN -> keys of vat vN, as of the last `_reindex`.
         self._by_head: dict[str, set[str]] = {}
         # Vat keys created or deleted since the index was last brought up to date.
         self._unindexed: list[str] = []
