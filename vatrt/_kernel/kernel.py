@@ -53,6 +53,8 @@ from .upgrade import (
 from .vat_admin_hooks import HookError, VatAdminHooks
 
 ROOT_VREF = "o+0"
+# What `Kernel._prepare` returns for events whose crank awaits more than a delivery.
+_NEEDS_AWAIT: Any = object()
 # Records and run-queue entries an in-memory kernel's keeper may hold unwritten.
 _MEMORY_FLUSH_AFTER = 100_000
 
@@ -223,13 +225,20 @@ class Kernel:
     async def _run(self, max_cranks: int | None, until: Callable[[], bool] | None = None) -> int:
         self._raise_if_panicked()
         ran = 0
+        times = self.crank_times
         async with self._lock:
             try:
                 while max_cranks is None or ran < max_cranks:
                     if until is not None and until():
                         break
-                    if not await self._crank():
-                        break
+                    if times is None:
+                        if not await self._crank():
+                            break
+                    else:
+                        start = time.perf_counter()
+                        if not await self._crank():
+                            break
+                        times.append(time.perf_counter() - start)
                     ran += 1
                     if self._panic_error is not None:
                         break
@@ -248,16 +257,7 @@ class Kernel:
         return take_gc_action(self) or self.keeper.pop_event()
 
     async def _crank(self) -> bool:
-        times = self.crank_times
-        if times is None:
-            return await self._crank_once()
-        start = time.perf_counter()
-        ran = await self._crank_once()
-        if ran:
-            times.append(time.perf_counter() - start)
-        return ran
-
-    async def _crank_once(self) -> bool:
+        """Run one crank; False if there was nothing to do."""
         kv = self.kv
         self._begin_crank()
         event = self._take_event()
@@ -269,7 +269,13 @@ class Kernel:
         if slog.enabled:
             slog.write({"type": "crank-start", "crankNum": crank_num, "event": event})
         try:
-            outcome = await self._process(event)
+            prepared = self._prepare(event)
+            if prepared is None:
+                outcome = None
+            elif prepared is _NEEDS_AWAIT:
+                outcome = await self._process_async(event)
+            else:
+                outcome = await self.deliver(*prepared)
         except BaseException:
             self._abort_crank()
             self.refcounts.maybe_free.clear()
@@ -322,28 +328,34 @@ class Kernel:
 
         return Rollback(f"vat {vat_id} fatal: {why}", recover)
 
-    async def _process(self, event: dict[str, Any]) -> tuple[str, str] | Rollback | None:
+    def _prepare(self, event: dict[str, Any]) -> Any:
+        """The kernel's part of a crank before any delivery, in plain (not async)
+        code: ``(vat, delivery)`` to deliver, None if the event needed no delivery,
+        or `_NEEDS_AWAIT` for the events that start a worker (`_process_async`).
+        Cranks await only the delivery itself, so a crank costs one shallow
+        suspension, not one through every layer of event handling."""
         kind = event["type"]
         if kind == "send":
-            return await self._process_send(event)
+            return self._prepare_send(event)
         if kind == "notify":
-            return await self._process_notify(event)
-        if kind == "startVat":
-            return await self._process_start_vat(event)
+            return self._prepare_notify(event)
         if kind == "bringOutYourDead":
             vat_id = event["vatID"]
-            if vat_id not in self.workers:
-                return None
-            return await self.deliver(vat_id, ["bringOutYourDead"])
+            return (vat_id, ["bringOutYourDead"]) if vat_id in self.workers else None
         if kind == "gc":
-            return await self.deliver(event["vatID"], [event["kind"], event["vrefs"]])
-        if kind == "upgradeVat":
-            return await upgrade_in_crank(self, event)
+            return event["vatID"], [event["kind"], event["vrefs"]]
+        if kind in ("startVat", "upgradeVat"):
+            return _NEEDS_AWAIT
         if kind == "terminateVat":
             self.refcounts.decref_all(event_krefs(event))
             terminate_vat(self, event["vatID"], failure=True, reason=event["reason"])
             return None
         raise KernelPanic(f"unknown run-queue event {kind!r}")
+
+    async def _process_async(self, event: dict[str, Any]) -> tuple[str, str] | Rollback | None:
+        if event["type"] == "startVat":
+            return await self._process_start_vat(event)
+        return await upgrade_in_crank(self, event)
 
     def _undeliverable(self, event: dict[str, Any]) -> None:
         """The event's vat died processing it: release it, rejecting a send's result."""
@@ -415,7 +427,7 @@ class Kernel:
             self.hooks.vat_started(vat_id)
         return fatal
 
-    async def _process_send(self, event: dict[str, Any]) -> tuple[str, str] | None:
+    def _prepare_send(self, event: dict[str, Any]) -> tuple[str, list[Any]] | None:
         msg = event["msg"]
         route = self._route(event["target"])
         if route[0] == "reject":
@@ -447,7 +459,7 @@ class Kernel:
             {"methargs": clist.capdata_to_vat(msg["methargs"]), "result": vpid},
         ]
         self.refcounts.decref_all(event_krefs(event))
-        return await self.deliver(vat_id, delivery)
+        return vat_id, delivery
 
     def _route(self, target: str) -> tuple[Any, ...]:
         """Where a send to `target` goes: ("deliver", vat, kref), ("queue", kpid) or
@@ -479,7 +491,7 @@ class Kernel:
                 )
             kref = presence
 
-    async def _process_notify(self, event: dict[str, Any]) -> tuple[str, str] | None:
+    def _prepare_notify(self, event: dict[str, Any]) -> tuple[str, list[Any]] | None:
         vat_id, kpid = event["vatID"], event["kpid"]
         clist = self.clist(vat_id)
         vpid = clist.vref_of(kpid) if vat_id in self.workers else None
@@ -490,7 +502,7 @@ class Kernel:
         data = clist.capdata_to_vat(self.keeper.promise_data(kpid))
         clist.delete(kpid)  # the vat forgets a promise once it hears its resolution
         self.refcounts.decref_all(event_krefs(event))
-        return await self.deliver(vat_id, ["notify", [[vpid, state == "rejected", data]]])
+        return vat_id, ["notify", [[vpid, state == "rejected", data]]]
 
     # -- promises -----------------------------------------------------------------------
 

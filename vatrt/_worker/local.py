@@ -2,14 +2,14 @@
 
 A delivery and its answer strictly alternate between two tasks, the kernel's and
 the vat's, so the handoff is two slots and a way to wake the other side, not a
-pair of memory object streams. The kernel puts the delivery in its slot, wakes
-the vat task if it is parked, and yields once with the backend's cheapest
-checkpoint. On asyncio the vat task runs first in that same loop iteration: it
-runs the delivery to quiescence (its syscalls are plain function calls into the
-kernel, which is parked), puts the answer in its slot and parks; the kernel then
-finds the answer waiting. One loop iteration per crank, each task stepping once.
-Trio runs ready tasks in a random order, so there the kernel sometimes gets
-there first and parks until the answer wakes it.
+pair of memory object streams. The kernel puts the delivery in its slot and wakes
+the vat task if it is parked. On asyncio it then yields once to the loop (a bare
+``yield``, what ``asyncio.sleep(0)`` comes down to): the vat task runs first in
+that same loop iteration, runs the delivery to quiescence (its syscalls are
+plain function calls into the kernel, which is suspended), puts the answer in
+its slot and parks; the kernel then finds the answer waiting. One loop
+iteration per crank, each task stepping once. Trio runs ready tasks in any
+order, so there the kernel parks at once and the vat's answer wakes it.
 
 Parking is the backend's own primitive (a bare future on asyncio,
 `wait_task_rescheduled` on trio), chosen once per worker: anyio's streams and
@@ -20,7 +20,8 @@ cancelling the vat's scope (an upgrade, a termination) ends its task at once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 import anyio
@@ -97,18 +98,11 @@ def _running_trio() -> bool:
     return True
 
 
-def _cheapest_checkpoint() -> Callable[[], Awaitable[None]]:
-    """The running backend's plain yield-to-the-scheduler (a cancellation point)."""
-    if _running_trio():
-        import trio
-
-        return trio.lowlevel.checkpoint
-    import asyncio
-
-    async def sleep0() -> None:
-        await asyncio.sleep(0)
-
-    return sleep0
+@types.coroutine
+def _asyncio_yield() -> Generator[None, None, None]:
+    """One pass through asyncio's loop: what ``asyncio.sleep(0)`` does, minus its
+    two extra layers of coroutine."""
+    yield
 
 
 class LocalWorker:
@@ -121,7 +115,7 @@ class LocalWorker:
         self._scope: anyio.CancelScope | None = None
 
     async def start(self, task_group: TaskGroup) -> None:
-        self._yield = _cheapest_checkpoint()
+        self._on_trio = _running_trio()
         self._vat = _Parker()
         self._kernel = _Parker()
         await task_group.start(self._run, name=f"vat {self._name}")
@@ -147,7 +141,12 @@ class LocalWorker:
         self._answer = None  # a kernel cancelled mid-delivery left nothing to read
         self._delivery = delivery
         self._vat.unpark()
-        await self._yield()
+        if not self._on_trio:
+            # asyncio runs the vat's step first in the next loop pass: the answer is
+            # then waiting when this task resumes, and it never needs to park. Trio
+            # runs ready tasks in any order, so there the kernel parks at once and
+            # the vat's answer wakes it.
+            await _asyncio_yield()
         while (answer := self._take_answer()) is None:
             await self._kernel.park()
         return answer
