@@ -1,5 +1,7 @@
 """Eventual sends, promises and pipelining through the kernel, on both backends."""
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 import vatrt
@@ -20,6 +22,10 @@ def build_root_object(vat_powers, vat_parameters, baggage):
 
         def echo(self, *args):
             return list(args)
+
+        async def burst_to_bob(self, n):
+            doubled = [E(peers["bob"]).double(i) for i in range(n)]   # all in flight at once
+            return sum([await d for d in doubled])
 
         async def ping_bob(self, n):
             total = 0
@@ -202,6 +208,76 @@ async def test_run_with_max_cranks_stops_early_and_resumes(anyio_backend, config
         assert kernel.stats().run_queue_length == 2
         assert await kernel.run() == 2
         assert await kernel.run() == 0
+        kernel.audit()
+
+
+async def test_a_cancelled_run_undoes_its_open_crank_and_a_later_run_finishes_the_work(
+    anyio_backend, config
+):
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        before = kernel.stats().cranks
+        kpid = kernel.queue_to_vat_root("alice", "ping_bob", [300])
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(kernel.run)
+                for _ in range(20):  # the host gets turns while the run goes on
+                    await anyio.lowlevel.checkpoint()
+                scope.cancel()
+        assert kernel.kp_status(kpid) == "unresolved"
+        cut_short = kernel.stats().cranks
+        assert before < cut_short  # cancelled in the middle, not before it began
+        kernel.audit()  # no crank half-applied, no count leaked
+        await kernel.run()
+        assert kernel.stats().cranks > cut_short
+        assert kernel.kp_resolution(kpid) == sum(2 * i for i in range(300))
+        kernel.audit()
+
+
+async def test_an_error_in_the_kernels_work_mid_run_is_raised_by_run_with_its_crank_undone(
+    anyio_backend, config, monkeypatch
+):
+    """Between deliveries the kernel's work runs in the vat task that just
+    delivered; what goes wrong there must still come out of `run()`."""
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        kpid = kernel.queue_to_vat_root("alice", "ping_bob", [50])
+        notifies = []
+        prepare_notify = kernel._prepare_notify
+
+        def failing_on_the_tenth(event):
+            notifies.append(event)
+            if len(notifies) == 10:
+                raise RuntimeError("kernel bug")
+            return prepare_notify(event)
+
+        monkeypatch.setattr(kernel, "_prepare_notify", failing_on_the_tenth)
+        with pytest.raises(RuntimeError, match="kernel bug"):
+            await kernel.run()
+        kernel.audit()
+        monkeypatch.setattr(kernel, "_prepare_notify", prepare_notify)
+        await kernel.run()  # the failed crank's event is still queued: nothing lost
+        assert kernel.kp_resolution(kpid) == sum(2 * i for i in range(50))
+        kernel.audit()
+
+
+async def test_a_long_run_to_one_vat_still_lets_the_hosts_other_tasks_run(anyio_backend, config):
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        turns = []
+
+        async def host_task():
+            while True:
+                turns.append(kernel.stats().cranks)
+                await anyio.lowlevel.checkpoint()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(host_task)
+            # 1,000 deliveries to bob in a row, then 1,000 notifies to alice
+            assert await kernel.call("alice", "burst_to_bob", 1000) == 999_000
+            tg.cancel_scope.cancel()
+        during = [cranks for cranks in turns if 0 < cranks - turns[0] < 2000]
+        assert len(during) >= 10, turns[:5]
         kernel.audit()
 
 

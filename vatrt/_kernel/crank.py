@@ -15,3 +15,63 @@ class Rollback:
 
     why: str
     recover: Callable[[dict[str, Any]], None]
+
+
+class CrankInFlight:
+    """A crank begun and not yet ended: its event and, when it delivers, to whom."""
+
+    __slots__ = (
+        "awaits",
+        "delivery",
+        "event",
+        "number",
+        "recording",
+        "started",
+        "vat_id",
+        "worker",
+    )
+
+    def __init__(self, event: dict[str, Any], number: int) -> None:
+        self.event = event
+        self.number = number
+        self.started = 0.0
+        self.awaits = False  # its event starts a worker: the kernel's task runs it
+        self.vat_id: str | None = None
+        self.delivery: list[Any] | None = None
+        self.worker: Any = None
+        self.recording: list[list[Any]] | None = None
+
+
+class RunState:
+    """One `run()`: when it stops, what it counted, and where the baton is.
+
+    The baton is the right to run kernel code. The kernel's task hands it to a
+    vat's task with a delivery; that task finishes the crank after delivering and
+    goes on with the next ones, handing the baton on with the next delivery, until
+    the run is over or an event needs an await (then it wakes the kernel's task).
+    """
+
+    __slots__ = ("crank", "error", "max_cranks", "next", "ran", "times", "until")
+
+    def __init__(
+        self,
+        max_cranks: int | None,
+        until: Callable[[], bool] | None,
+        times: list[float] | None,
+    ) -> None:
+        self.max_cranks = max_cranks
+        self.until = until
+        self.times = times
+        self.ran = 0
+        self.crank: CrankInFlight | None = None  # handed over with its delivery, not yet run
+        self.next: CrankInFlight | None = None  # begun, and needs the kernel's task
+        self.error: BaseException | None = None  # raised in a vat's task, for the kernel's
+
+    def passing(self, crank: CrankInFlight) -> None:
+        """The kernel's task hands the baton out with `crank`."""
+        self.crank, self.next, self.error = crank, None, None
+
+    def over(self) -> bool:
+        if self.max_cranks is not None and self.ran >= self.max_cranks:
+            return True
+        return self.until is not None and self.until()

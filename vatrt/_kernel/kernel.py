@@ -23,6 +23,7 @@ from .._marshal import RETAIN, CapData, data_capdata, decode, encode, error_capd
 from .._store.kvstore import KVStore
 from .._worker.base import Worker
 from .._worker.local import make_local_worker, validate_bundle
+from .._worker.parking import Parker
 from ..config import KernelConfig, resolve_bundle_path
 from ..errors import (
     AuditError,
@@ -35,7 +36,7 @@ from ..errors import (
 )
 from .bundles import BundleStore
 from .clist import CList
-from .crank import Rollback
+from .crank import CrankInFlight, Rollback, RunState
 from .gc_actions import take_gc_action
 from .keeper import SCHEMA_VERSION, KernelKeeper, dumps, loads
 from .refcounts import RefCounts, event_krefs, is_object, message_krefs
@@ -109,6 +110,9 @@ class Kernel:
         # Set during a delivery: vats whose syscalls were illegal, and exit requests.
         self.illegal: dict[str, str] = {}
         self.exits: dict[str, tuple[bool, CapData]] = {}
+        # The run whose baton is out, and where it comes back (see `_pass_baton`).
+        self._baton_run = RunState(None, None, None)
+        self._baton_back = Parker()
 
     # -- boot ------------------------------------------------------------------------
 
@@ -224,30 +228,24 @@ class Kernel:
 
     async def _run(self, max_cranks: int | None, until: Callable[[], bool] | None = None) -> int:
         self._raise_if_panicked()
-        ran = 0
-        times = self.crank_times
+        run = RunState(max_cranks, until, self.crank_times)
         async with self._lock:
             try:
-                while max_cranks is None or ran < max_cranks:
-                    if until is not None and until():
-                        break
-                    if times is None:
-                        if not await self._crank():
-                            break
+                crank = self._advance(run, None, None)
+                while crank is not None:
+                    if crank.awaits:
+                        try:
+                            outcome = await self._process_async(crank.event)
+                        except BaseException:
+                            self._crank_failed()
+                            raise
+                        crank = self._advance(run, crank, outcome)
                     else:
-                        start = time.perf_counter()
-                        if not await self._crank():
-                            break
-                        times.append(time.perf_counter() - start)
-                    ran += 1
-                    if self._panic_error is not None:
-                        break
-                    if ran % self.config.commit_every == 0:
-                        self.commit()
+                        crank = await self._pass_baton(run, crank)
             finally:
                 self.commit()
         self._raise_if_panicked()
-        return ran
+        return run.ran
 
     def _raise_if_panicked(self) -> None:
         if self._panic_error is not None:
@@ -256,49 +254,134 @@ class Kernel:
     def _take_event(self) -> dict[str, Any] | None:
         return take_gc_action(self) or self.keeper.pop_event()
 
-    async def _crank(self) -> bool:
-        """Run one crank; False if there was nothing to do."""
-        kv = self.kv
+    # A crank is plain code around at most one await: `_begin` takes an event and
+    # prepares its delivery, the delivery runs in the vat's task, `_end` settles the
+    # outcome. `_advance` chains them; it runs in whichever task has the baton.
+
+    def _advance(
+        self, run: RunState, crank: CrankInFlight | None, answer: Any
+    ) -> CrankInFlight | None:
+        """End `crank` (its delivery answered `answer`, or an awaited event gave
+        that outcome), then begin cranks until one needs a vat or the kernel's task;
+        return it, or None when the run is over."""
+        if crank is not None:
+            self._end(run, crank, answer)
+        while not (run.over() or self._panic_error is not None):
+            crank = self._begin()
+            if crank is None:
+                return None
+            if crank.awaits or crank.vat_id is not None:
+                return crank
+            self._end(run, crank, None)
+        return None
+
+    def _begin(self) -> CrankInFlight | None:
         self._begin_crank()
         event = self._take_event()
         if event is None:
             self._abort_crank()
-            return False
-        crank_num = self.keeper.bump("kernel.crankNumber")
-        slog = self.slog
-        if slog.enabled:
-            slog.write({"type": "crank-start", "crankNum": crank_num, "event": event})
+            return None
+        crank = CrankInFlight(event, self.keeper.bump("kernel.crankNumber"))
+        if self.crank_times is not None:
+            crank.started = time.perf_counter()
+        if self.slog.enabled:
+            self.slog.write({"type": "crank-start", "crankNum": crank.number, "event": event})
         try:
             prepared = self._prepare(event)
-            if prepared is None:
-                outcome = None
-            elif prepared is _NEEDS_AWAIT:
-                outcome = await self._process_async(event)
-            else:
-                outcome = await self.deliver(*prepared)
+            if prepared is _NEEDS_AWAIT:
+                crank.awaits = True
+            elif prepared is not None:
+                vat_id, delivery = prepared
+                crank.worker = self.workers[vat_id]
+                crank.vat_id, crank.delivery = vat_id, delivery
+                crank.recording = self._delivery_begins(vat_id, delivery)
         except BaseException:
-            self._abort_crank()
-            self.refcounts.maybe_free.clear()
-            self.illegal.clear()
-            self.exits.clear()
+            self._crank_failed()
             raise
-        rollback = self._vat_fatal(*outcome) if isinstance(outcome, tuple) else outcome
-        if rollback is not None:
-            self._abort_crank()
-            self.refcounts.maybe_free.clear()
-            self._begin_crank()
-            self.keeper.bump("kernel.crankNumber")
-            event = self._take_event()
-            assert event is not None
-            rollback.recover(event)
-        self.refcounts.process_maybe_free()
+        return crank
+
+    def _end(self, run: RunState, crank: CrankInFlight, answer: Any) -> None:
+        try:
+            if crank.vat_id is not None:
+                assert crank.delivery is not None
+                outcome = self._delivery_ends(crank.vat_id, crank.delivery, answer, crank.recording)
+            else:
+                outcome = answer
+            rollback = self._vat_fatal(*outcome) if isinstance(outcome, tuple) else outcome
+            if rollback is not None:
+                self._abort_crank()
+                self.refcounts.maybe_free.clear()
+                self._begin_crank()
+                self.keeper.bump("kernel.crankNumber")
+                event = self._take_event()
+                assert event is not None
+                rollback.recover(event)
+            self.refcounts.process_maybe_free()
+        except BaseException:
+            self._crank_failed()
+            raise
         crash_point("mid-crank")
-        kv.commit_crank()
+        self.kv.commit_crank()
         self.keeper.commit_crank()
-        if slog.enabled:
+        if self.slog.enabled:
             why = rollback.why if rollback is not None else None
-            slog.write({"type": "crank-finish", "crankNum": crank_num, "rolledBack": why})
-        return True
+            self.slog.write({"type": "crank-finish", "crankNum": crank.number, "rolledBack": why})
+        run.ran += 1
+        if run.times is not None:
+            run.times.append(time.perf_counter() - crank.started)
+        if run.ran % self.config.commit_every == 0:
+            self.commit()
+
+    def _crank_failed(self) -> None:
+        """An exception escaped a crank: undo it whole before it propagates."""
+        self._abort_crank()
+        self.refcounts.maybe_free.clear()
+        self.illegal.clear()
+        self.exits.clear()
+        self.syscalls.recording = None
+
+    # -- baton passing ------------------------------------------------------------------
+
+    async def _pass_baton(self, run: RunState, crank: CrankInFlight) -> CrankInFlight | None:
+        """Hand `crank`'s delivery, and the kernel's work after it, to its vat's task;
+        park until the run is over or a crank needs this task. One task switch per
+        crank, none when consecutive cranks go to the same vat."""
+        run.passing(crank)
+        self._baton_run = run
+        crank.worker.hand_over(crank.delivery, self._carry_on)
+        try:
+            while run.crank is not None:
+                await self._baton_back.park()
+        except BaseException:  # cancelled: whatever crank is open is undone
+            if run.crank is not None:
+                run.crank.worker.take_back()
+                run.crank = None
+                self._crank_failed()
+            elif run.next is not None:
+                run.next = None
+                self._crank_failed()
+            raise
+        if run.error is not None:
+            raise run.error
+        return run.next
+
+    def _carry_on(self, answer: list[Any]) -> None:
+        """In the vat's task that just delivered: the kernel's work up to the next
+        delivery, which goes to its vat with the baton; or the baton goes back."""
+        run = self._baton_run
+        crank = run.crank
+        try:
+            following = self._advance(run, crank, answer)
+        except BaseException as e:
+            run.crank, run.error = None, e
+            self._baton_back.unpark()
+            return
+        if following is None or following.awaits:
+            run.crank, run.next = None, following
+            self._baton_back.unpark()
+            return
+        run.crank = following
+        following.worker.hand_over(following.delivery, self._carry_on)
 
     def _begin_crank(self) -> None:
         self.kv.begin_crank()
@@ -366,14 +449,31 @@ class Kernel:
     # -- deliveries ---------------------------------------------------------------------
 
     async def deliver(self, vat_id: str, delivery: list[Any]) -> tuple[str, str] | None:
+        """Deliver from the kernel's task (starting a vat, an upgrade): the vat's
+        verdict, ``(vat, why)`` if the delivery was fatal."""
         worker = self.workers[vat_id]
+        recording = self._delivery_begins(vat_id, delivery)
+        try:
+            result = await worker.deliver(delivery)
+        except BaseException:
+            self.syscalls.recording = None
+            raise
+        return self._delivery_ends(vat_id, delivery, result, recording)
+
+    def _delivery_begins(self, vat_id: str, delivery: list[Any]) -> list[list[Any]] | None:
         if self.slog.enabled:
             self.slog.write({"type": "deliver", "vatID": vat_id, "delivery": delivery})
         recording = self.syscalls.recording = [] if self.kv.keeps_transcripts else None
-        try:
-            result = await worker.deliver(delivery)
-        finally:
-            self.syscalls.recording = None
+        return recording
+
+    def _delivery_ends(
+        self,
+        vat_id: str,
+        delivery: list[Any],
+        result: list[Any],
+        recording: list[list[Any]] | None,
+    ) -> tuple[str, str] | None:
+        self.syscalls.recording = None
         self.deliveries += 1
         why = self.illegal.pop(vat_id, None)
         if why is None and result[0] != "ok":

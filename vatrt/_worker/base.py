@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -14,6 +15,15 @@ class Worker(Protocol):
     """
 
     async def deliver(self, delivery: list[Any]) -> list[Any]: ...
+
+    def hand_over(self, delivery: list[Any], then: Callable[[list[Any]], None]) -> None:
+        """Run `delivery` and call `then(answer)` from the vat's side, without
+        waking the kernel's task (the kernel's baton passes with the delivery)."""
+        ...
+
+    def take_back(self) -> None:
+        """Withdraw a delivery handed over and not yet run."""
+        ...
 
     def stop(self) -> None:
         """End the vat's task (an upgrade or termination ended this incarnation)."""

@@ -20,8 +20,7 @@ cancelling the vat's scope (an upgrade, a termination) ends its task at once.
 
 from __future__ import annotations
 
-import types
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -31,78 +30,7 @@ from .._liveslots.bundle import BundleLoadError, load_build_root_object
 from .._liveslots.durable import make_baggage
 from .._liveslots.liveslots import LiveSlots, Syscall
 from ..errors import BundleError
-
-
-class _Parker:
-    """Parks one task until another wakes it: the running backend's own primitive."""
-
-    __slots__ = ("park", "unpark")
-
-    def __init__(self) -> None:
-        self.park: Callable[[], Awaitable[None]]
-        self.unpark: Callable[[], None]
-        if _running_trio():
-            self._use_trio()
-        else:
-            self._use_asyncio()
-
-    def _use_trio(self) -> None:
-        import trio
-
-        parked: list[Any] = []
-
-        def abort(_: Any) -> Any:
-            parked.clear()
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        async def park() -> None:
-            parked.append(trio.lowlevel.current_task())
-            await trio.lowlevel.wait_task_rescheduled(abort)
-
-        def unpark() -> None:
-            if parked:
-                trio.lowlevel.reschedule(parked.pop())
-
-        self.park, self.unpark = park, unpark
-
-    def _use_asyncio(self) -> None:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        parked: list[asyncio.Future[None]] = []
-
-        async def park() -> None:
-            future = loop.create_future()
-            parked.append(future)
-            try:
-                await future
-            finally:
-                parked.clear()
-
-        def unpark() -> None:
-            if parked:
-                future = parked.pop()
-                if not future.done():
-                    future.set_result(None)
-
-        self.park, self.unpark = park, unpark
-
-
-def _running_trio() -> bool:
-    import trio
-
-    try:
-        trio.lowlevel.current_task()  # raises outside a trio run
-    except RuntimeError:
-        return False
-    return True
-
-
-@types.coroutine
-def _asyncio_yield() -> Generator[None, None, None]:
-    """One pass through asyncio's loop: what ``asyncio.sleep(0)`` does, minus its
-    two extra layers of coroutine."""
-    yield
+from .parking import Parker, asyncio_yield, running_trio
 
 
 class LocalWorker:
@@ -110,14 +38,16 @@ class LocalWorker:
         self._liveslots = liveslots
         self._name = name
         self._delivery: list[Any] | None = None
+        # Set with a delivery handed over by `hand_over`: what to call with its answer.
+        self._then: Callable[[list[Any]], None] | None = None
         self._answer: list[Any] | None = None
         self._stopped = False
         self._scope: anyio.CancelScope | None = None
 
     async def start(self, task_group: TaskGroup) -> None:
-        self._on_trio = _running_trio()
-        self._vat = _Parker()
-        self._kernel = _Parker()
+        self._on_trio = running_trio()
+        self._vat = Parker()
+        self._kernel = Parker()
         await task_group.start(self._run, name=f"vat {self._name}")
 
     async def _run(self, *, task_status: TaskStatus[None]) -> None:
@@ -126,14 +56,26 @@ class LocalWorker:
             task_status.started()
             dispatch = self._liveslots.dispatch
             park, wake_kernel = self._vat.park, self._kernel.unpark
+            pass_turn = _pass_turn()
+            in_a_row = 0
             while not self._stopped:
                 delivery = self._delivery
                 if delivery is None:
+                    in_a_row = 0
                     await park()
                     continue
                 self._delivery = None
-                self._answer = dispatch(delivery)
-                wake_kernel()
+                then, self._then = self._then, None
+                answer = dispatch(delivery)
+                if then is None:
+                    self._answer = answer
+                    wake_kernel()
+                    continue
+                then(answer)  # the kernel's turn, in this task: it may hand us the next
+                in_a_row += 1
+                if in_a_row >= _IN_A_ROW_BEFORE_YIELDING:
+                    in_a_row = 0
+                    await pass_turn()  # let the host's other tasks run now and then
 
     async def deliver(self, delivery: list[Any]) -> list[Any]:
         if self._stopped:
@@ -146,10 +88,22 @@ class LocalWorker:
             # then waiting when this task resumes, and it never needs to park. Trio
             # runs ready tasks in any order, so there the kernel parks at once and
             # the vat's answer wakes it.
-            await _asyncio_yield()
+            await asyncio_yield()
         while (answer := self._take_answer()) is None:
             await self._kernel.park()
         return answer
+
+    def hand_over(self, delivery: list[Any], then: Callable[[list[Any]], None]) -> None:
+        """Baton passing: run `delivery` in the vat's task, then call `then(answer)`
+        there, instead of waking the kernel's task. `then` goes on with the
+        kernel's work (the next crank) and may hand the next delivery to any vat,
+        this one included (then it runs without a task switch)."""
+        self._delivery, self._then = delivery, then
+        self._vat.unpark()
+
+    def take_back(self) -> None:
+        """Withdraw a delivery handed over and not yet run (its crank is aborted)."""
+        self._delivery = self._then = None
 
     def _take_answer(self) -> list[Any] | None:
         answer, self._answer = self._answer, None
@@ -160,6 +114,20 @@ class LocalWorker:
         self._stopped = True
         if self._scope is not None:
             self._scope.cancel()
+
+
+# Deliveries a vat runs back to back, without going through the event loop,
+# before it yields once anyway.
+_IN_A_ROW_BEFORE_YIELDING = 64
+
+
+def _pass_turn() -> Callable[[], Awaitable[None]]:
+    """The running backend's cheapest yield to the scheduler (a cancellation point)."""
+    if running_trio():
+        import trio
+
+        return trio.lowlevel.checkpoint
+    return asyncio_yield
 
 
 def _module_name(vat_id: str, incarnation: int) -> str:
