@@ -1,21 +1,21 @@
 """The `local` worker: a vat as an anyio task in the kernel's process.
 
-A delivery and its answer strictly alternate between two tasks, the kernel's and
-the vat's, so the handoff is two slots and a way to wake the other side, not a
-pair of memory object streams. The kernel puts the delivery in its slot and wakes
-the vat task if it is parked. On asyncio it then yields once to the loop (a bare
-``yield``, what ``asyncio.sleep(0)`` comes down to): the vat task runs first in
-that same loop iteration, runs the delivery to quiescence (its syscalls are
-plain function calls into the kernel, which is suspended), puts the answer in
-its slot and parks; the kernel then finds the answer waiting. One loop
-iteration per crank, each task stepping once. Trio runs ready tasks in any
-order, so there the kernel parks at once and the vat's answer wakes it.
+A delivery and its answer strictly alternate between tasks, so the handoff is a
+slot and a way to wake the other side (`parking`), not a pair of memory object
+streams. Two ways in:
 
-Parking is the backend's own primitive (a bare future on asyncio,
-`wait_task_rescheduled` on trio), chosen once per worker: anyio's streams and
-events cost a checkpoint and several layers of calls on every wait, which
-measured a quarter of a ping-pong round trip. Both are cancellation points, so
-cancelling the vat's scope (an upgrade, a termination) ends its task at once.
+- `hand_over` (the crank loop's way): the delivery goes in the slot with a
+  function to call with the answer, and the vat's task is woken. After
+  delivering, the vat's task calls it: that is the kernel's work for the end of
+  this crank and the beginning of the next, which hands the next delivery on
+  (to this vat again: it runs at once, with a yield to the loop every 64).
+- `deliver` (starting a vat, upgrades, replay): the kernel's task awaits the
+  answer. On asyncio it yields once (a bare ``yield``) and the vat task runs
+  first in that loop pass, so the answer is waiting; on trio, which runs ready
+  tasks in any order, it parks at once and the answer wakes it.
+
+Cancelling the vat's scope (an upgrade, a termination) ends its task at its next
+wait.
 """
 
 from __future__ import annotations
