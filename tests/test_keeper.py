@@ -127,3 +127,26 @@ def test_a_reopened_store_gives_back_the_flushed_records_and_run_queue(tmp_path)
     assert reopened.decider_of(kp) == "v1"
     assert [e["vatID"] for e in reopened.run_queue_events()] == ["v9", "v1"]
     reopened.kv.close()
+
+
+def test_c_list_entries_are_undone_with_their_crank_and_written_at_flush(kv):
+    keeper = KernelKeeper(kv)
+    table = keeper.clist_table("v1")
+    keeper.clist_put("v1", table, "ko20", "R o-50")
+    keeper.clist_put("v1", table, "o-50", "ko20")
+    keeper.flush()
+    crank(kv, keeper)
+    keeper.clist_put("v1", table, "ko20", "_ o-50")  # dropped
+    keeper.clist_put("v1", table, "kp40", "R p-51")  # a promise born...
+    keeper.clist_put("v1", table, "p-51", "kp40")
+    keeper.clist_remove("v1", table, "o-50")
+    kv.abort_crank()
+    keeper.abort_crank()
+    assert table == {"ko20": "R o-50", "o-50": "ko20"}
+
+    keeper.clist_put("v1", table, "kp41", "R p-52")  # ...and one born and gone
+    keeper.clist_remove("v1", table, "kp41")
+    keeper.clist_put("v1", table, "ko20", "_ o-50")
+    keeper.flush()
+    assert kv.items_with_prefix("v1.c.") == [("v1.c.ko20", "_ o-50"), ("v1.c.o-50", "ko20")]
+    assert KernelKeeper(kv).clist_table("v1") == table

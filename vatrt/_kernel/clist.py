@@ -23,53 +23,65 @@ class IllegalSyscall(Exception):
 
 
 class CList:
-    __slots__ = ("keeper", "kv", "refcounts", "vat_id")
+    """One vat's c-list over the keeper's table of it (see `KernelKeeper.clist_table`)."""
+
+    __slots__ = ("keeper", "refcounts", "table", "vat_id")
 
     def __init__(self, vat_id: str, keeper: KernelKeeper, refcounts: RefCounts) -> None:
         self.vat_id = vat_id
         self.keeper = keeper
-        self.kv = keeper.kv
         self.refcounts = refcounts
+        self.table = keeper.clist_table(vat_id)
 
     def kref_of(self, vref: str) -> str | None:
-        return self.kv.get(f"{self.vat_id}.c.{vref}")
+        return self.table.get(vref)
 
     def entry_of(self, kref: str) -> str | None:
-        return self.kv.get(f"{self.vat_id}.c.{kref}")
+        return self.table.get(kref)
 
     def vref_of(self, kref: str) -> str | None:
-        entry = self.kv.get(f"{self.vat_id}.c.{kref}")
+        entry = self.table.get(kref)
         return entry[2:] if entry is not None else None
 
+    def _put(self, key: str, value: str) -> None:
+        self.keeper.clist_put(self.vat_id, self.table, key, value)
+
     def add(self, kref: str, vref: str, *, counted: bool) -> None:
-        self.kv.set(f"{self.vat_id}.c.{kref}", f"R {vref}")
-        self.kv.set(f"{self.vat_id}.c.{vref}", kref)
+        self._put(kref, f"R {vref}")
+        self._put(vref, kref)
         if counted:
             self.refcounts.incref(kref)
+
+    def set_reachable(self, kref: str, reachable: bool) -> None:
+        """Flag an entry reachable (``R``) or only recognizable (``_``); counts are
+        the caller's."""
+        entry = self.table[kref]
+        self._put(kref, f"{'R' if reachable else '_'} {entry[2:]}")
 
     # -- vat -> kernel (syscalls) ---------------------------------------------------
 
     def to_kernel(self, vref: str) -> str:
-        kv, vat_id = self.kv, self.vat_id
-        kref = kv.get(f"{vat_id}.c.{vref}")
+        table = self.table
+        kref = table.get(vref)
         if kref is not None:
             if vref[0] == "o":
-                entry_key = f"{vat_id}.c.{kref}"
-                entry = kv.get(entry_key)
+                entry = table.get(kref)
                 if entry is not None and entry[0] == "_":
                     if vref[1] == "-":
-                        raise IllegalSyscall(f"vat {vat_id} used import {vref} after dropping it")
-                    kv.set(entry_key, f"R {vref}")  # the vat exports it again
+                        raise IllegalSyscall(
+                            f"vat {self.vat_id} used import {vref} after dropping it"
+                        )
+                    self._put(kref, f"R {vref}")  # the vat exports it again
             return kref
         if vref.startswith("o+"):
-            kref = self.keeper.allocate_object(vat_id)
+            kref = self.keeper.allocate_object(self.vat_id)
             self.add(kref, vref, counted=False)
             return kref
         if vref.startswith("p+"):
-            kref = self.keeper.allocate_promise(vat_id)
+            kref = self.keeper.allocate_promise(self.vat_id)
             self.add(kref, vref, counted=True)
             return kref
-        raise IllegalSyscall(f"vat {vat_id} used {vref!r}, which is not in its c-list")
+        raise IllegalSyscall(f"vat {self.vat_id} used {vref!r}, which is not in its c-list")
 
     def capdata_to_kernel(self, capdata: CapData) -> CapData:
         slots = capdata["slots"]
@@ -80,17 +92,15 @@ class CList:
     # -- kernel -> vat (deliveries) -------------------------------------------------
 
     def to_vat(self, kref: str) -> str:
-        kv, vat_id = self.kv, self.vat_id
-        entry_key = f"{vat_id}.c.{kref}"
-        entry = kv.get(entry_key)
+        entry = self.table.get(kref)
         if entry is not None:
             if entry[0] == "_":
-                kv.set(entry_key, f"R {entry[2:]}")
+                self._put(kref, f"R {entry[2:]}")
                 if entry[2] == "o" and entry[3] == "-":
                     self.refcounts.incref(kref, reachable=True)
                     self.refcounts.decref(kref, reachable=False)  # same entry, now reachable
             return entry[2:]
-        vref = self.keeper.allocate_import_vref(vat_id, "o" if is_object(kref) else "p")
+        vref = self.keeper.allocate_import_vref(self.vat_id, "o" if is_object(kref) else "p")
         self.add(kref, vref, counted=True)
         return vref
 
@@ -103,27 +113,33 @@ class CList:
     # -- removal ---------------------------------------------------------------------
 
     def delete(self, kref: str) -> None:
-        """Remove an entry (both halves) and release the count it held."""
-        kv, vat_id = self.kv, self.vat_id
-        entry = kv.get(f"{vat_id}.c.{kref}")
+        """Remove an entry (both halves) and release the count it held (an
+        export's entry holds none)."""
+        entry = self.table.get(kref)
         if entry is None:
             return
-        kv.delete(f"{vat_id}.c.{kref}")
-        kv.delete(f"{vat_id}.c.{entry[2:]}")
+        remove, vat_id, table = self.keeper.clist_remove, self.vat_id, self.table
+        remove(vat_id, table, kref)
+        remove(vat_id, table, entry[2:])
         if not is_object(kref):
             self.refcounts.decref(kref)
         elif entry[3] == "-":
             self.refcounts.decref(kref, reachable=entry[0] == "R")
 
+    def delete_all(self) -> None:
+        """Forget every entry, counts untouched (the vat is gone, its counts were
+        released entry by entry)."""
+        for key in list(self.table):
+            self.keeper.clist_remove(self.vat_id, self.table, key)
+
     def drop_import(self, vref: str) -> str:
         kref = self.kref_of(vref)
         if kref is None or not vref.startswith("o-"):
             raise IllegalSyscall(f"vat {self.vat_id} dropped {vref!r}, which is not an import")
-        entry_key = f"{self.vat_id}.c.{kref}"
-        entry = self.kv.get(entry_key)
+        entry = self.table.get(kref)
         if entry is None or entry[0] != "R":
             raise IllegalSyscall(f"vat {self.vat_id} dropped {vref} twice")
-        self.kv.set(entry_key, f"_ {vref}")
+        self._put(kref, f"_ {vref}")
         self.refcounts.decref(kref, reachable=True)
         self.refcounts.incref(kref, reachable=False)  # still recognizable until retired
         return kref
@@ -139,7 +155,5 @@ class CList:
         return kref
 
     def entries(self) -> list[tuple[str, str]]:
-        """(kref, entry) for every kref in this c-list, sorted by kref."""
-        prefix = f"{self.vat_id}.c.k"
-        cut = len(self.vat_id) + 3
-        return [(k[cut:], v) for k, v in self.kv.items_with_prefix(prefix)]
+        """(kref, entry) for every kref in this c-list, sorted by kref key."""
+        return sorted((key, entry) for key, entry in self.table.items() if key[0] == "k")

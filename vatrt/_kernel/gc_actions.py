@@ -39,11 +39,11 @@ def take_gc_action(kernel: Kernel) -> dict[str, Any] | None:
 
 
 def _apply_gc_action(kernel: Kernel, vat_id: str, kind: str, kref: str) -> str | None:
-    keeper, kv = kernel.keeper, kernel.kv
+    keeper = kernel.keeper
     if not keeper.object_exists(kref):
         return None
-    entry_key = f"{vat_id}.c.{kref}"
-    entry = kv.get(entry_key)
+    clist = kernel.clist(vat_id)
+    entry = clist.entry_of(kref)
     if entry is None:
         return None
     vref = entry[2:]
@@ -51,16 +51,15 @@ def _apply_gc_action(kernel: Kernel, vat_id: str, kind: str, kref: str) -> str |
     if kind == "dropExport":
         if reachable != 0 or entry[0] != "R" or keeper.owner_of(kref) != vat_id:
             return None
-        kv.set(entry_key, f"_ {vref}")
+        clist.set_reachable(kref, False)
         return vref
     if kind == "retireExport":
         if recognizable != 0 or keeper.owner_of(kref) != vat_id:
             return None
-        kv.delete(entry_key)
-        kv.delete(f"{vat_id}.c.{vref}")
+        clist.delete(kref)  # an export's entry holds no count
         keeper.delete_object(kref)
         return vref
     if kind == "retireImport":
-        kernel.clist(vat_id).delete(kref)
+        clist.delete(kref)
         return vref
     raise KernelPanic(f"unknown GC action {kind!r}")

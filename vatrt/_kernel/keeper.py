@@ -45,8 +45,8 @@ Key schema (every key the kernel writes; values are strings)::
     namedBundle.<name> = bundle id      config bundles by name
     host.pin.<kpid> = "1"               a promise the host holds (one count)
 
-Object and promise records (``koN.*``, ``kpN.*``) and the run-queue live in
-memory as Python objects, loaded on first use and written back as the keys
+Object and promise records (``koN.*``, ``kpN.*``), c-lists (``vN.c.*``) and the
+run-queue live in memory as Python objects, loaded on first use and written back as the keys
 above by `KernelKeeper.flush`, before each block commit (and `dump`): between
 two flushes those keys in the store may be stale: other code reads them only
 after a flush (`dump`, the recount behind `audit`).
@@ -139,6 +139,11 @@ class KernelKeeper:
         self._records: dict[str, Any] = {}
         self._dirty: set[str] = set()  # krefs changed since the last flush
         self._counters: dict[str, int] = {}  # see `_COUNTERS`
+        # C-lists (see below): vat -> {kref: "R vref", vref: kref}, as ``vN.c.*``.
+        self._clists: dict[str, dict[str, str]] = {}
+        self._clist_dirty: set[tuple[str, str]] = set()
+        # In a crank, what each c-list entry it changed was before (None: absent).
+        self._clist_undo: dict[tuple[str, str], str | None] | None = None
         # In a crank, what each record and counter it changed was before: a copy of
         # the record (None: the crank created it), or the counter's value.
         self._undo: dict[str, Any] | None = None
@@ -278,6 +283,51 @@ class KernelKeeper:
                 put(f"{kref}.refCount", str(record.refcount))
         self._dirty.clear()
 
+    # -- c-lists --------------------------------------------------------------------
+    #
+    # Each vat's c-list is a dict in memory, both directions in one table keyed
+    # as the store keys them after ``vN.c.``; `clist.CList` reads it directly and
+    # writes through `clist_put`/`clist_remove` (journalled, written at flush).
+    # A promise's entries come and go within a crank or two and never reach the
+    # store.
+
+    def clist_table(self, vat_id: str) -> dict[str, str]:
+        """Vat `vat_id`'s c-list, to read. Change it only through `clist_put` and
+        `clist_remove`."""
+        table = self._clists.get(vat_id)
+        if table is None:
+            cut = len(vat_id) + 3
+            rows = self.kv.items_with_prefix(f"{vat_id}.c.")
+            table = self._clists[vat_id] = {key[cut:]: value for key, value in rows}
+        return table
+
+    def clist_put(self, vat_id: str, table: dict[str, str], key: str, value: str) -> None:
+        undo = self._clist_undo
+        if undo is not None and (vat_id, key) not in undo:
+            undo[vat_id, key] = table.get(key)
+        table[key] = value
+        self._clist_dirty.add((vat_id, key))
+
+    def clist_remove(self, vat_id: str, table: dict[str, str], key: str) -> None:
+        if key not in table:
+            return
+        undo = self._clist_undo
+        if undo is not None and (vat_id, key) not in undo:
+            undo[vat_id, key] = table[key]
+        del table[key]
+        self._clist_dirty.add((vat_id, key))
+
+    def _flush_clists(self) -> None:
+        kv, tables = self.kv, self._clists
+        for vat_id, key in sorted(self._clist_dirty):
+            value = tables[vat_id].get(key)
+            stored_key = f"{vat_id}.c.{key}"
+            if value is None:
+                kv.delete(stored_key)
+            elif kv.get(stored_key) != value:
+                kv.set(stored_key, value)
+        self._clist_dirty.clear()
+
     # -- objects -----------------------------------------------------------------
 
     def owner_of(self, kref: str) -> str | None:
@@ -363,13 +413,22 @@ class KernelKeeper:
     def begin_crank(self) -> None:
         self._journal = []
         self._undo = {}
+        self._clist_undo = {}
 
     def commit_crank(self) -> None:
         self._journal = None
         self._undo = None
+        self._clist_undo = None
 
     def abort_crank(self) -> None:
-        """Undo the crank's changes to counters, records and the run-queue."""
+        """Undo the crank's changes to counters, records, c-lists and the run-queue."""
+        clist_undo, self._clist_undo = self._clist_undo, None
+        for (vat_id, key), before in (clist_undo or {}).items():
+            table = self._clists[vat_id]
+            if before is None:
+                table.pop(key, None)
+            else:
+                table[key] = before
         undo, self._undo = self._undo, None
         records, counters = self._records, self._counters
         for key, before in (undo or {}).items():
@@ -447,8 +506,9 @@ class KernelKeeper:
         return [events[n] for n in range(head, tail)]
 
     def unflushed(self) -> int:
-        """How many records and run-queue entries changed since the last `flush`."""
-        return len(self._dirty) + len(self._unflushed)
+        """How many records, c-list entries and run-queue entries changed since the
+        last `flush`."""
+        return len(self._dirty) + len(self._clist_dirty) + len(self._unflushed)
 
     def flush(self) -> None:
         """Write counters, records and the run-queue to the store as they are in
@@ -458,6 +518,7 @@ class KernelKeeper:
             if kv.get(key) != (value := str(n)):
                 kv.set(key, value)
         self._flush_records()
+        self._flush_clists()
         self._flush_run_queue()
 
     def _flush_run_queue(self) -> None:

@@ -104,7 +104,7 @@ class RefCounts:
         owner = self.keeper.owner_of(kref)
         if owner is None:
             return None
-        entry = self.kv.get(f"{owner}.c.{kref}")
+        entry = self.keeper.clist_table(owner).get(kref)
         if entry is None or entry[0] != "R":
             return None
         return owner, entry[2:]

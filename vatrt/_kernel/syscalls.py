@@ -175,7 +175,7 @@ class SyscallHandler:
     def _retire_exports(self, vat_id: str, vrefs: list[str]) -> None:
         """The exporter forgot objects nobody reaches: importers that can still
         recognize them are told to retire them too."""
-        kernel, kv, keeper = self.kernel, self.kv, self.keeper
+        kernel, keeper = self.kernel, self.keeper
         clist = kernel.clist(vat_id)
         actions = keeper.gc_actions()
         for vref in vrefs:
@@ -184,11 +184,10 @@ class SyscallHandler:
                 raise IllegalSyscall(f"vat {vat_id} retired {vref!r}, which it does not export")
             if self.refcounts.get(kref)[0] != 0:
                 raise IllegalSyscall(f"vat {vat_id} retired {vref} while it is still reachable")
-            kv.delete(f"{vat_id}.c.{kref}")
-            kv.delete(f"{vat_id}.c.{vref}")
+            clist.delete(kref)  # an export's entry holds no count
             keeper.clear_owner(kref)
             for other in keeper.vat_ids():
-                if other != vat_id and kv.get(f"{other}.c.{kref}") is not None:
+                if other != vat_id and kernel.clist(other).entry_of(kref) is not None:
                     actions.append(f"{other} retireImport {kref}")
             self.refcounts.maybe_free.add(kref)
         keeper.set_gc_actions(actions)

@@ -35,13 +35,13 @@ def terminate_vat(kernel: Kernel, vat_id: str, *, failure: bool, reason: CapData
     if worker is not None:
         worker.stop()
     clist = kernel.clist(vat_id)
-    for kref, entry in clist.entries():
+    for kref, _ in clist.entries():
         if not is_object(kref):
             if keeper.decider_of(kref) == vat_id:
                 kernel.resolve_promise(kref, True, VAT_TERMINATED, resolver=vat_id)
             clist.delete(kref)
         elif keeper.owner_of(kref) == vat_id:
-            abandon_export(kernel, vat_id, kref, entry[2:])
+            abandon_export(kernel, vat_id, kref)
         else:
             clist.delete(kref)
     if options.get("dynamic"):
@@ -52,6 +52,7 @@ def terminate_vat(kernel: Kernel, vat_id: str, *, failure: bool, reason: CapData
     params = kv.get(f"{vat_id}.vatParameters")
     if params is not None:
         kernel.refcounts.decref_all(loads(params)["slots"])
+    clist.delete_all()
     for key, _ in kv.items_with_prefix(f"{vat_id}."):
         kv.delete(key)
     kv.delete_transcripts(vat_id)
@@ -63,11 +64,9 @@ def terminate_vat(kernel: Kernel, vat_id: str, *, failure: bool, reason: CapData
         kernel.panic(KernelPanic(f"critical vat {name!r} ({vat_id}) died: {why}"))
 
 
-def abandon_export(kernel: Kernel, vat_id: str, kref: str, vref: str) -> None:
+def abandon_export(kernel: Kernel, vat_id: str, kref: str) -> None:
     """The owner is done with an export: it lives on ownerless while others hold
     it, and messages to it reject with ``vat terminated``."""
-    kv = kernel.kv
     kernel.keeper.clear_owner(kref)
-    kv.delete(f"{vat_id}.c.{kref}")
-    kv.delete(f"{vat_id}.c.{vref}")
+    kernel.clist(vat_id).delete(kref)  # an export's entry holds no count
     kernel.refcounts.maybe_free.add(kref)

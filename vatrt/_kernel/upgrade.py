@@ -73,7 +73,7 @@ async def upgrade_in_crank(kernel: Kernel, event: dict[str, Any]) -> Rollback | 
             clist.delete(kref)
         elif keeper.owner_of(kref) == vat_id:
             if is_ephemeral_export(vref):
-                abandon_export(kernel, vat_id, kref, vref)
+                abandon_export(kernel, vat_id, kref)
         else:
             inherited_imports.append(vref)
 
