@@ -216,16 +216,19 @@ async def test_a_presence_freed_only_by_a_cycle_collection_is_still_dropped(anyi
         kernel.audit()
 
 
-async def test_the_host_heap_is_frozen_while_a_kernel_runs_and_given_back_after(
+async def test_the_host_heap_and_gc_thresholds_are_lent_while_a_kernel_runs_and_given_back(
     anyio_backend, config
 ):
     assert gc.get_freeze_count() == 0
+    hosts_thresholds = gc.get_threshold()
     async with vatrt.open_kernel(config) as kernel:
         await kernel.run()
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[2] >= 1000, "the collector's own full collections are rare"
         async with vatrt.open_kernel(config) as inner:
             await inner.run()
             inner.audit()
         assert gc.get_freeze_count() > 0, "the outer kernel is still open"
         kernel.audit()
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == hosts_thresholds
