@@ -102,7 +102,8 @@ class SQLiteKVStore(MemoryKVStore):
         target.append((vat_id, below))
 
     def begin_crank(self) -> None:
-        self._fold()
+        if self._undo:  # writes made between cranks
+            self._fold()
         super().begin_crank()
 
     def commit_crank(self) -> None:
