@@ -261,6 +261,28 @@ async def test_an_error_in_the_kernels_work_mid_run_is_raised_by_run_with_its_cr
         kernel.audit()
 
 
+async def test_a_delivery_its_worker_refuses_is_raised_by_run_and_stays_queued(
+    anyio_backend, config, monkeypatch
+):
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        kpid = kernel.queue_to_vat_root("alice", "ping_bob", [5])
+        bob = kernel.workers[kernel.vat_id("bob")]
+        hand_over = bob.hand_over
+
+        def refusing(delivery, then):
+            raise RuntimeError("worker refused")
+
+        monkeypatch.setattr(bob, "hand_over", refusing)
+        with pytest.raises(RuntimeError, match="worker refused"):
+            await kernel.run()
+        kernel.audit()
+        monkeypatch.setattr(bob, "hand_over", hand_over)
+        await kernel.run()
+        assert kernel.kp_resolution(kpid) == sum(2 * i for i in range(5))
+        kernel.audit()
+
+
 async def test_a_long_run_to_one_vat_still_lets_the_hosts_other_tasks_run(anyio_backend, config):
     async with vatrt.open_kernel(config) as kernel:
         await kernel.run()

@@ -348,7 +348,7 @@ class Kernel:
         crank, none when consecutive cranks go to the same vat."""
         run.passing(crank)
         self._baton_run = run
-        crank.worker.hand_over(crank.delivery, self._carry_on)
+        self._hand_over(run, crank)
         try:
             while run.crank is not None:
                 await self._baton_back.park()
@@ -369,9 +369,8 @@ class Kernel:
         """In the vat's task that just delivered: the kernel's work up to the next
         delivery, which goes to its vat with the baton; or the baton goes back."""
         run = self._baton_run
-        crank = run.crank
         try:
-            following = self._advance(run, crank, answer)
+            following = self._advance(run, run.crank, answer)
         except BaseException as e:
             run.crank, run.error = None, e
             self._baton_back.unpark()
@@ -380,8 +379,21 @@ class Kernel:
             run.crank, run.next = None, following
             self._baton_back.unpark()
             return
-        run.crank = following
-        following.worker.hand_over(following.delivery, self._carry_on)
+        try:
+            self._hand_over(run, following)
+        except BaseException as e:
+            run.error = e
+            self._baton_back.unpark()
+
+    def _hand_over(self, run: RunState, crank: CrankInFlight) -> None:
+        """Give `crank`'s delivery to its vat's task; if that fails, the crank is undone."""
+        run.crank = crank
+        try:
+            crank.worker.hand_over(crank.delivery, self._carry_on)
+        except BaseException:
+            run.crank = None
+            self._crank_failed()
+            raise
 
     def _begin_crank(self) -> None:
         self.kv.begin_crank()

@@ -98,6 +98,8 @@ class LocalWorker:
         there, instead of waking the kernel's task. `then` goes on with the
         kernel's work (the next crank) and may hand the next delivery to any vat,
         this one included (then it runs without a task switch)."""
+        if self._stopped:
+            raise RuntimeError(f"vat {self._name}: delivery to a stopped worker")
         self._delivery, self._then = delivery, then
         self._vat.unpark()
 
