@@ -6,9 +6,7 @@ quick correctness run of the same code.
 
 import pytest
 
-from vatrt._kernel.clist import CList
-from vatrt._kernel.keeper import KernelKeeper
-from vatrt._kernel.refcounts import RefCounts
+from vatrt._kernel.state.keeper import KernelKeeper
 from vatrt._marshal import decode, encode
 from vatrt._store.memory import MemoryKVStore
 from vatrt._store.sqlite import SQLiteKVStore
@@ -43,8 +41,7 @@ def test_capdata_round_trip(benchmark):
 def test_clist_translation_of_a_message(benchmark):
     kv = MemoryKVStore()
     keeper = KernelKeeper(kv)
-    refcounts = RefCounts(keeper)
-    exporter, importer = CList("v1", keeper, refcounts), CList("v2", keeper, refcounts)
+    exporter, importer = keeper.vat("v1").clist, keeper.vat("v2").clist
     krefs = [exporter.to_kernel(f"o+{i}") for i in range(1, 5)]
     capdata = {"body": "[]", "slots": krefs}
 

@@ -2,8 +2,7 @@
 
 import pytest
 
-from vatrt._kernel.keeper import KernelKeeper
-from vatrt._kernel.refcounts import RefCounts
+from vatrt._kernel.state.keeper import KernelKeeper
 from vatrt._store.memory import MemoryKVStore
 from vatrt._store.sqlite import SQLiteKVStore
 
@@ -43,7 +42,7 @@ def crank(kv, keeper):
 
 def test_an_aborted_crank_puts_records_and_the_run_queue_back(kv):
     keeper = KernelKeeper(kv)
-    counts = RefCounts(keeper)
+    counts = keeper.refcounts
     crank(kv, keeper)
     ko = keeper.allocate_object("v1")
     kp = keeper.allocate_promise("v1")
@@ -74,7 +73,7 @@ def test_an_aborted_crank_puts_records_and_the_run_queue_back(kv):
 
 def test_flush_writes_what_survives_and_nothing_born_and_gone_since(kv):
     keeper = KernelKeeper(kv)
-    counts = RefCounts(keeper)
+    counts = keeper.refcounts
     ko = keeper.allocate_object("v1")
     counts.incref(ko)
     short_lived = keeper.allocate_promise("v1")
@@ -101,7 +100,7 @@ def test_flush_writes_what_survives_and_nothing_born_and_gone_since(kv):
 def test_a_deleted_record_leaves_the_store_at_the_next_flush(kv):
     keeper = KernelKeeper(kv)
     kp = keeper.allocate_promise("v1")
-    keeper.set_promise_queue(kp, [{"methargs": {"body": "[]", "slots": []}, "result": None}])
+    keeper.queue_message(kp, {"methargs": {"body": "[]", "slots": []}, "result": None})
     keeper.flush()
     assert kv.get(f"{kp}.queue") is not None
     keeper.delete_promise(kp)

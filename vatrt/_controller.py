@@ -14,6 +14,7 @@ from ._kernel.kernel import Kernel
 from ._store.kvstore import KVStore
 from ._store.memory import MemoryKVStore
 from ._store.sqlite import SQLiteKVStore
+from ._worker.local import LocalWorkerFactory
 from .config import KernelConfig, load_config
 from .errors import ConfigError
 
@@ -115,7 +116,7 @@ async def open_kernel(
     try:
         with _host_heap_frozen():
             async with anyio.create_task_group() as task_group:
-                kernel = Kernel(kv, cfg, task_group, slog_file)
+                kernel = Kernel(kv, cfg, task_group, LocalWorkerFactory(), slog_file)
                 try:
                     await kernel.boot()
                     yield kernel

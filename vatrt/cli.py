@@ -240,7 +240,7 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
         table.add_column(column)
     for name in kernel.vat_names():
         vat_id = kernel.vat_id(name)
-        options = kernel.keeper.vat_options(vat_id)
+        options = kernel.keeper.vat(vat_id).options()
         record = dump.get(f"{vat_id}.vatParameters")
         retained = "none" if record is None else repr(kernel.vat_parameters(vat_id))
         table.add_row(

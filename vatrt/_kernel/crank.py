@@ -38,7 +38,7 @@ class CrankInFlight:
         self.awaits = False  # its event starts a worker: the kernel's task runs it
         self.vat_id: str | None = None
         self.delivery: list[Any] | None = None
-        self.worker: Any = None
+        self.worker: Any = None  # the `Worker` it was handed to
         self.recording: list[list[Any]] | None = None
 
 

@@ -1,6 +1,6 @@
 """GC actions: the drops and retires that refcounts reaching zero decided.
 
-`refcounts.process_maybe_free` records them (``vN dropExport koN``, ...) at the
+`refcounts.process_maybe_free` records them (`GCAction`: vat, kind, kref) at the
 end of a crank; the crank loop takes them before the run-queue, one delivery per
 vat and kind, after checking that each one still holds (a count may have come
 back since).
@@ -8,46 +8,40 @@ back since).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from ..errors import KernelPanic
-
-if TYPE_CHECKING:
-    from .kernel import Kernel
+from .state.keeper import KernelKeeper
+from .state.records import GCAction
 
 
-def take_gc_action(kernel: Kernel) -> dict[str, Any] | None:
+def take_gc_action(
+    keeper: KernelKeeper, has_worker: Callable[[str], bool]
+) -> dict[str, Any] | None:
     """The next GC delivery: all still-valid actions of one vat and kind."""
-    keeper = kernel.keeper
     actions = keeper.gc_actions()
-    if not actions:
-        return None
     while actions:
-        vat_id, kind, _ = actions[0].split(" ")
-        batch = [a for a in actions if a.startswith(f"{vat_id} {kind} ")]
-        actions = [a for a in actions if not a.startswith(f"{vat_id} {kind} ")]
-        vrefs = []
-        for action in batch:
-            kref = action.split(" ")[2]
-            vref = _apply_gc_action(kernel, vat_id, kind, kref)
-            if vref is not None:
-                vrefs.append(vref)
+        vat_id, kind = actions[0].vat_id, actions[0].kind
+        batch = [a for a in actions if a.vat_id == vat_id and a.kind == kind]
+        actions = [a for a in actions if not (a.vat_id == vat_id and a.kind == kind)]
+        vrefs = [vref for action in batch if (vref := _apply(keeper, action)) is not None]
         keeper.set_gc_actions(actions)
-        if vrefs and vat_id in kernel.workers:
+        if vrefs and has_worker(vat_id):
             return {"type": "gc", "vatID": vat_id, "kind": kind + "s", "vrefs": vrefs}
     return None
 
 
-def _apply_gc_action(kernel: Kernel, vat_id: str, kind: str, kref: str) -> str | None:
-    keeper = kernel.keeper
+def _apply(keeper: KernelKeeper, action: GCAction) -> str | None:
+    """Apply one action to the c-list if it still holds; the vref to tell the vat."""
+    vat_id, kind, kref = action
     if not keeper.object_exists(kref):
         return None
-    clist = kernel.clist(vat_id)
+    clist = keeper.vat(vat_id).clist
     entry = clist.entry_of(kref)
     if entry is None:
         return None
     vref = entry[2:]
-    reachable, recognizable = kernel.refcounts.get(kref)
+    reachable, recognizable = keeper.refcounts.get(kref)
     if kind == "dropExport":
         if reachable != 0 or entry[0] != "R" or keeper.owner_of(kref) != vat_id:
             return None
@@ -59,7 +53,5 @@ def _apply_gc_action(kernel: Kernel, vat_id: str, kind: str, kref: str) -> str |
         clist.delete(kref)  # an export's entry holds no count
         keeper.delete_object(kref)
         return vref
-    if kind == "retireImport":
-        clist.delete(kref)
-        return vref
-    raise KernelPanic(f"unknown GC action {kind!r}")
+    clist.delete(kref)  # retireImport
+    return vref

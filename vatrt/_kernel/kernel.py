@@ -19,41 +19,30 @@ import attrs
 from anyio.abc import TaskGroup
 
 from .._crash import crash_point
-from .._marshal import RETAIN, CapData, data_capdata, decode, encode, error_capdata
+from .._marshal import CapData, data_capdata, decode, encode, error_capdata
+from .._refs import is_object
 from .._store.kvstore import KVStore
-from .._worker.base import Worker
-from .._worker.local import make_local_worker, validate_bundle
+from .._worker.base import Worker, WorkerFactory, WorkerSpec
 from .._worker.parking import Parker
 from ..config import KernelConfig, resolve_bundle_path
-from ..errors import (
-    AuditError,
-    ConfigError,
-    KernelPanic,
-    RejectedError,
-    UpgradeFailed,
-    VatrtError,
-    VatTerminated,
-)
-from .bundles import BundleStore
-from .clist import CList
+from ..errors import AuditError, ConfigError, KernelPanic, RejectedError, VatrtError, VatTerminated
 from .crank import CrankInFlight, Rollback, RunState
 from .gc_actions import take_gc_action
-from .keeper import SCHEMA_VERSION, KernelKeeper, dumps, loads
-from .refcounts import RefCounts, event_krefs, is_object, message_krefs
+from .lifecycle import add_vat, terminate_vat
+from .ops import Fatal, KernelOps
+from .promises import VAT_TERMINATED, Promises
 from .replay import migrate, replay_vats
 from .shipped import vat_admin_bundle_path
 from .slog import Slog
+from .state.bundles import BundleStore
+from .state.keeper import KernelKeeper
+from .state.refcounts import event_krefs, message_krefs
+from .state.schema import SCHEMA_VERSION
 from .syscalls import SyscallHandler
-from .termination import VAT_TERMINATED, terminate_vat
-from .upgrade import (
-    UpgradeOutcome,
-    collect_outcome,
-    queue_kernel_upgrades,
-    upgrade_in_crank,
-)
-from .vat_admin_hooks import HookError, VatAdminHooks
+from .upgrade import UpgradeOutcome, Upgrades
+from .vat_admin_hooks import VatAdminHooks
+from .workers import WorkerTable
 
-ROOT_VREF = "o+0"
 # What `Kernel._prepare` returns for events whose crank awaits more than a delivery.
 _NEEDS_AWAIT: Any = object()
 # Records and run-queue entries an in-memory kernel's keeper may hold unwritten.
@@ -87,29 +76,53 @@ class Kernel:
         kv: KVStore,
         config: KernelConfig,
         task_group: TaskGroup,
+        worker_factory: WorkerFactory,
         slog: IO[bytes] | None = None,
     ) -> None:
         self.kv = kv
         self.config = config
-        self.keeper = KernelKeeper(kv)
-        self.refcounts = RefCounts(self.keeper)
-        self.bundles = BundleStore(self.keeper, validate_bundle)
+        self.keeper = keeper = KernelKeeper(kv)
+        self.refcounts = keeper.refcounts
+        self._worker_factory = worker_factory
+        self.bundles = BundleStore(keeper, worker_factory.validate_bundle)
         self.slog = Slog(slog)
-        self._task_group = task_group
-        self.workers: dict[str, Worker] = {}
-        self.hooks = VatAdminHooks(self)
-        # Outcomes of kernel-initiated upgrades, by request id, until read.
-        self.upgrade_outcomes: dict[str, tuple[bool, Any]] = {}
-        self.clists: dict[str, CList] = {}
+        self.workers = WorkerTable(task_group)
+        self.promises = Promises(keeper, self.workers.has)
         self._lock = anyio.Lock()
         self._panic_error: KernelPanic | None = None
-        self.syscalls = SyscallHandler(self)
+        # The operations the helpers below may call (they never see the kernel).
+        ops = KernelOps(
+            resolve=self.promises.resolve,
+            has_worker=self.workers.has,
+            stop_worker=self.workers.stop,
+            start_incarnation=self._start_incarnation,
+            panic=self.panic,
+            vat_ended=lambda vat_id, failure, reason: self.hooks.vat_ended(vat_id, failure, reason),
+            upgrade_finished=lambda request_id, ok, detail: self.hooks.upgrade_finished(
+                request_id, ok, detail
+            ),
+            slog=self.slog,
+        )
+        self._ops = ops
+        self.upgrades = Upgrades(
+            keeper,
+            ops,
+            self.bundles,
+            lock=self._lock,
+            commit=self.commit,
+            run_until=lambda done: self._run(None, until=done),
+        )
+        self.hooks = VatAdminHooks(
+            keeper,
+            self.promises,
+            self.bundles,
+            self.upgrades.queue,
+            default_reap_interval=config.reap_interval,
+        )
+        self.syscalls = SyscallHandler(keeper, ops, self.hooks.call)
         self.deliveries = 0
         # When a list, every crank's duration (seconds) is appended: `vatrt bench`.
         self.crank_times: list[float] | None = None
-        # Set during a delivery: vats whose syscalls were illegal, and exit requests.
-        self.illegal: dict[str, str] = {}
-        self.exits: dict[str, tuple[bool, CapData]] = {}
         # The run whose baton is out, and where it comes back (see `_pass_baton`).
         self._baton_run = RunState(None, None, None)
         self._baton_back = Parker()
@@ -119,9 +132,10 @@ class Kernel:
     async def boot(self) -> None:
         """First boot: install config bundles, record static vats, queue their start
         and the bootstrap message. Nothing is written unless all of it is valid."""
-        if self.kv.get("kernel.initialized") is not None:
-            migrate(self)
-            await replay_vats(self)
+        keeper = self.keeper
+        if keeper.is_initialized():
+            migrate(keeper, self.commit)
+            await replay_vats(keeper, self._ops, self.syscalls, self._start_worker)
             return
         cfg = self.config
         vat_admin_bundle = self.bundles.install_file(vat_admin_bundle_path())
@@ -134,8 +148,7 @@ class Kernel:
                 parameters[name] = data_capdata(vat.parameters or {})
             except TypeError as e:
                 raise ConfigError(f"vats.{name}.parameters: {e}") from None
-        kv = self.kv
-        kv.set("kernel.schemaVersion", str(SCHEMA_VERSION))
+        keeper.set_schema_version(SCHEMA_VERSION)
         for name, bundle_id in bundle_ids.items():
             self.bundles.name(name, bundle_id)
         admin_options = {
@@ -145,7 +158,7 @@ class Kernel:
             "dynamic": False,
             "privileged": True,
         }
-        self.add_vat("vat_admin", vat_admin_bundle, admin_options, data_capdata({}))
+        add_vat(keeper, "vat_admin", vat_admin_bundle, admin_options, data_capdata({}))
         for name, vat in cfg.vats.items():
             options = {
                 "name": name,
@@ -154,71 +167,61 @@ class Kernel:
                 "dynamic": False,
                 "vatAdmin": vat.vat_admin,
             }
-            self.add_vat(name, bundle_ids[vat.bundle], options, parameters[name])
+            add_vat(keeper, name, bundle_ids[vat.bundle], options, parameters[name])
         if cfg.bootstrap is not None:
             roots = {
-                name: KernelRef(kv.get(f"{self.keeper.vat_id_of(name)}.root") or "", name)
+                name: KernelRef(keeper.vat(self.vat_id(name)).root(), name)
                 for name in ["vat_admin", *cfg.vats]
             }
             kpid = self.queue_to_vat_root(cfg.bootstrap, "bootstrap", [roots, {}])
-            kv.set("kernel.bootstrapResult", kpid)
-        kv.set("kernel.initialized", "1")
+            keeper.set_bootstrap_result(kpid)
+        keeper.mark_initialized()
         self.commit()
 
-    def add_vat(
-        self, name: str, bundle_id: str, options: dict[str, Any], parameters: CapData | None
-    ) -> str:
-        """Record a new vat and queue its start. `parameters` (kernel krefs) are
-        retained in ``vN.vatParameters`` with a count on each object in them, and the
-        queued start event holds counts of its own until it is delivered."""
-        keeper, kv = self.keeper, self.kv
-        vat_id = keeper.allocate_vat_id()
-        kv.set(f"{vat_id}.options", dumps(options))
-        kv.set(f"{vat_id}.source", bundle_id)
-        kv.set(f"{vat_id}.incarnation", "0")
-        kv.set(f"{vat_id}.reapCountdown", str(options["reapInterval"]))
-        if parameters is not None:
-            kv.set(f"{vat_id}.vatParameters", dumps(parameters))
-            self.refcounts.incref_all(parameters["slots"])
-        root = keeper.allocate_object(vat_id)
-        self.clist(vat_id).add(root, ROOT_VREF, counted=False)
-        kv.set(f"{vat_id}.root", root)
-        self.refcounts.incref(root)  # the vat record holds its root: hosts can always call it
-        keeper.add_vat(name, vat_id)
-        event = {"type": "startVat", "vatID": vat_id, "vatParameters": parameters}
-        self.refcounts.incref_all(event_krefs(event))
-        keeper.push_event(event)
-        return vat_id
-
-    def clist(self, vat_id: str) -> CList:
-        clist = self.clists.get(vat_id)
-        if clist is None:
-            clist = self.clists[vat_id] = CList(vat_id, self.keeper, self.refcounts)
-        return clist
-
-    def powers_for(self, vat_id: str) -> CapData:
+    def _powers_for(self, vat_id: str) -> CapData:
         """The capdata of the powers a vat's config grants (vat-admin), in its vrefs."""
-        if not self.keeper.vat_options(vat_id).get("vatAdmin"):
+        vat = self.keeper.vat(vat_id)
+        if not vat.options().get("vatAdmin"):
             return data_capdata({})
-        admin_root = self.kv.get(f"{self.keeper.vat_id_of('vat_admin')}.root") or ""
+        admin_root = self.keeper.vat(self.vat_id("vat_admin")).root()
         granted = encode({"vat_admin": KernelRef(admin_root, "VatAdmin")}, _kernel_ref_slot)
-        return self.clist(vat_id).capdata_to_vat(granted)
+        return vat.clist.capdata_to_vat(granted)
 
-    def make_worker(self, vat_id: str, incarnation: int, bundle_id: str) -> Any:
-        """A worker for one incarnation of a vat, its code loaded but not started."""
-        options = self.keeper.vat_options(vat_id)
+    async def _start_worker(self, vat_id: str, incarnation: int, bundle_id: str) -> Worker:
+        """Make and start a worker for one incarnation of a vat (`BundleError` if the
+        bundle does not load); in a crank, undone with it (`WorkerTable`)."""
+        vat = self.keeper.vat(vat_id)
         source, filename = self.bundles.get(bundle_id)
+        spec = WorkerSpec(vat_id, vat.name(), incarnation, source, filename)
+        handle = self.syscalls.handle
 
         def syscall(vso: list[Any]) -> Any:
-            return self.syscalls.handle(vat_id, vso)
+            return handle(vat_id, vso)
 
-        return make_local_worker(vat_id, options["name"], incarnation, source, filename, syscall)
+        worker = self._worker_factory.make(spec, syscall)
+        await self.workers.start(vat_id, worker)
+        self.slog.write({"type": "vat-start", "vatID": vat_id, "name": spec.name})
+        return worker
 
-    async def start_worker(self, vat_id: str, worker: Any) -> None:
-        await worker.start(self._task_group)
-        self.workers[vat_id] = worker
-        name = self.keeper.vat_options(vat_id)["name"]
-        self.slog.write({"type": "vat-start", "vatID": vat_id, "name": name})
+    async def _start_incarnation(
+        self,
+        vat_id: str,
+        incarnation: int,
+        bundle_id: str,
+        parameters: CapData | None,
+        inherited_imports: list[str],
+    ) -> Fatal | None:
+        """Start a worker for the incarnation and deliver its ``startVat``."""
+        await self._start_worker(vat_id, incarnation, bundle_id)
+        clist = self.keeper.vat(vat_id).clist
+        vat_params = clist.capdata_to_vat(parameters) if parameters is not None else None
+        delivery = [
+            "startVat",
+            vat_params if vat_params is not None else data_capdata(None),
+            inherited_imports,
+            self._powers_for(vat_id),
+        ]
+        return await self._deliver(vat_id, delivery)
 
     # -- the crank loop -----------------------------------------------------------------
 
@@ -252,7 +255,7 @@ class Kernel:
             raise self._panic_error
 
     def _take_event(self) -> dict[str, Any] | None:
-        return take_gc_action(self) or self.keeper.pop_event()
+        return take_gc_action(self.keeper, self.workers.has) or self.keeper.pop_event()
 
     # A crank is plain code around at most one await: `_begin` takes an event and
     # prepares its delivery, the delivery runs in the vat's task, `_end` settles the
@@ -321,8 +324,7 @@ class Kernel:
             self._crank_failed()
             raise
         crash_point("mid-crank")
-        self.kv.commit_crank()
-        self.keeper.commit_crank()
+        self._commit_crank()
         if self.slog.enabled:
             why = rollback.why if rollback is not None else None
             self.slog.write({"type": "crank-finish", "crankNum": crank.number, "rolledBack": why})
@@ -336,9 +338,7 @@ class Kernel:
         """An exception escaped a crank: undo it whole before it propagates."""
         self._abort_crank()
         self.refcounts.maybe_free.clear()
-        self.illegal.clear()
-        self.exits.clear()
-        self.syscalls.recording = None
+        self.syscalls.forget_delivery()
 
     # -- baton passing ------------------------------------------------------------------
 
@@ -395,13 +395,26 @@ class Kernel:
             self._crank_failed()
             raise
 
+    # A crank's undo has three layers, each kept where its state lives: the
+    # store's log (keys written to the store), the keeper's journal (the records,
+    # c-lists and run-queue it holds in memory above the store) and the worker
+    # table's (workers started, swapped or stopped: tasks and processes, not
+    # state). They begin, commit and abort together, here and only here.
+
     def _begin_crank(self) -> None:
         self.kv.begin_crank()
         self.keeper.begin_crank()
+        self.workers.begin_crank()
+
+    def _commit_crank(self) -> None:
+        self.kv.commit_crank()
+        self.keeper.commit_crank()
+        self.workers.commit_crank()
 
     def _abort_crank(self) -> None:
         self.kv.abort_crank()
         self.keeper.abort_crank()
+        self.workers.abort_crank()
 
     def commit(self) -> None:
         """End the store's block: what the keeper holds in memory goes in with it.
@@ -418,7 +431,8 @@ class Kernel:
         """A vat broke its delivery: undo the crank, then terminate the vat."""
 
         def recover(event: dict[str, Any]) -> None:
-            terminate_vat(self, vat_id, failure=True, reason=error_capdata(why, "VatFatalError"))
+            reason = error_capdata(why, "VatFatalError")
+            terminate_vat(self.keeper, self._ops, vat_id, failure=True, reason=reason)
             self._undeliverable(event)
 
         return Rollback(f"vat {vat_id} fatal: {why}", recover)
@@ -436,31 +450,33 @@ class Kernel:
             return self._prepare_notify(event)
         if kind == "bringOutYourDead":
             vat_id = event["vatID"]
-            return (vat_id, ["bringOutYourDead"]) if vat_id in self.workers else None
+            return (vat_id, ["bringOutYourDead"]) if self.workers.has(vat_id) else None
         if kind == "gc":
             return event["vatID"], [event["kind"], event["vrefs"]]
         if kind in ("startVat", "upgradeVat"):
             return _NEEDS_AWAIT
         if kind == "terminateVat":
             self.refcounts.decref_all(event_krefs(event))
-            terminate_vat(self, event["vatID"], failure=True, reason=event["reason"])
+            terminate_vat(
+                self.keeper, self._ops, event["vatID"], failure=True, reason=event["reason"]
+            )
             return None
         raise KernelPanic(f"unknown run-queue event {kind!r}")
 
-    async def _process_async(self, event: dict[str, Any]) -> tuple[str, str] | Rollback | None:
+    async def _process_async(self, event: dict[str, Any]) -> Fatal | Rollback | None:
         if event["type"] == "startVat":
             return await self._process_start_vat(event)
-        return await upgrade_in_crank(self, event)
+        return await self.upgrades.in_crank(event)
 
     def _undeliverable(self, event: dict[str, Any]) -> None:
         """The event's vat died processing it: release it, rejecting a send's result."""
         if event["type"] == "send" and event["msg"]["result"] is not None:
-            self.resolve_promise(event["msg"]["result"], True, VAT_TERMINATED)
+            self.promises.resolve(event["msg"]["result"], True, VAT_TERMINATED)
         self.refcounts.decref_all(event_krefs(event))
 
     # -- deliveries ---------------------------------------------------------------------
 
-    async def deliver(self, vat_id: str, delivery: list[Any]) -> tuple[str, str] | None:
+    async def _deliver(self, vat_id: str, delivery: list[Any]) -> Fatal | None:
         """Deliver from the kernel's task (starting a vat, an upgrade): the vat's
         verdict, ``(vat, why)`` if the delivery was fatal."""
         worker = self.workers[vat_id]
@@ -484,79 +500,52 @@ class Kernel:
         delivery: list[Any],
         result: list[Any],
         recording: list[list[Any]] | None,
-    ) -> tuple[str, str] | None:
+    ) -> Fatal | None:
         self.syscalls.recording = None
         self.deliveries += 1
-        why = self.illegal.pop(vat_id, None)
+        why, exit_request = self.syscalls.verdict(vat_id)
         if why is None and result[0] != "ok":
             why = result[1]
         if why is not None:
-            self.exits.pop(vat_id, None)
             return vat_id, why
+        vat = self.keeper.vat(vat_id)
         if recording is not None:
-            self._record(vat_id, delivery, recording)
-        exit_request = self.exits.pop(vat_id, None)
+            vat.record_delivery(delivery, recording)
         if exit_request is not None:
             failure, info = exit_request
-            terminate_vat(self, vat_id, failure=failure, reason=info)
+            terminate_vat(self.keeper, self._ops, vat_id, failure=failure, reason=info)
             return None
-        if delivery[0] in ("message", "notify"):
-            self._count_down_to_reap(vat_id)
+        if delivery[0] in ("message", "notify") and vat.count_down_to_reap():
+            self.keeper.push_event({"type": "bringOutYourDead", "vatID": vat_id})
         return None
 
-    def _record(self, vat_id: str, delivery: list[Any], syscalls: list[list[Any]]) -> None:
-        """Append a delivery and its syscalls to the vat's current transcript."""
-        kv = self.kv
-        key = f"{vat_id}.t.next"
-        position = int(kv.get(key) or 0)
-        kv.set(key, str(position + 1))
-        incarnation = int(kv.get(f"{vat_id}.incarnation") or 0)
-        item = dumps({"d": delivery, "s": syscalls})
-        kv.append_transcript(vat_id, incarnation, position, item)
-
-    def _count_down_to_reap(self, vat_id: str) -> None:
-        key = f"{vat_id}.reapCountdown"
-        left = int(self.kv.get(key) or 1) - 1
-        if left <= 0:
-            left = int(self.keeper.vat_options(vat_id)["reapInterval"])
-            self.keeper.push_event({"type": "bringOutYourDead", "vatID": vat_id})
-        self.kv.set(key, str(left))
-
-    async def _process_start_vat(self, event: dict[str, Any]) -> tuple[str, str] | None:
+    async def _process_start_vat(self, event: dict[str, Any]) -> Fatal | None:
         vat_id = event["vatID"]
-        params = event["vatParameters"]
-        if not self.keeper.is_live_vat(vat_id):
+        vat = self.keeper.vat(vat_id)
+        if not vat.is_live():
             self.refcounts.decref_all(event_krefs(event))
             return None
-        worker = self.make_worker(vat_id, 0, self.kv.get(f"{vat_id}.source") or "")
-        await self.start_worker(vat_id, worker)
-        clist = self.clist(vat_id)
-        vat_params = clist.capdata_to_vat(params) if params is not None else data_capdata(None)
         self.refcounts.decref_all(event_krefs(event))
-        powers = self.powers_for(vat_id)
-        fatal = await self.deliver(vat_id, ["startVat", vat_params, [], powers])
-        if fatal is None and self.keeper.vat_options(vat_id).get("dynamic"):
+        fatal = await self._start_incarnation(vat_id, 0, vat.source(), event["vatParameters"], [])
+        if fatal is None and vat.options().get("dynamic"):
             self.hooks.vat_started(vat_id)
         return fatal
 
     def _prepare_send(self, event: dict[str, Any]) -> tuple[str, list[Any]] | None:
         msg = event["msg"]
-        route = self._route(event["target"])
+        route = self.promises.route(event["target"])
         if route[0] == "reject":
             if msg["result"] is not None:
-                self.resolve_promise(msg["result"], True, route[1])
+                self.promises.resolve(msg["result"], True, route[1])
             self.refcounts.decref_all(event_krefs(event))
             return None
         if route[0] == "queue":
-            kpid = route[1]
             self.refcounts.incref_all(message_krefs(msg))
-            queue = self.keeper.promise_queue(kpid)
-            queue.append(msg)
-            self.keeper.set_promise_queue(kpid, queue)
+            self.keeper.queue_message(route[1], msg)
             self.refcounts.decref_all(event_krefs(event))
             return None
         _, vat_id, target = route
-        clist = self.clist(vat_id)
+        clist = self.keeper.vat(vat_id).clist
         target_vref = clist.vref_of(target)
         if target_vref is None:
             raise KernelPanic(f"{target} routed to {vat_id}, which has no c-list entry for it")
@@ -573,40 +562,10 @@ class Kernel:
         self.refcounts.decref_all(event_krefs(event))
         return vat_id, delivery
 
-    def _route(self, target: str) -> tuple[Any, ...]:
-        """Where a send to `target` goes: ("deliver", vat, kref), ("queue", kpid) or
-        ("reject", capdata)."""
-        keeper = self.keeper
-        kref = target
-        while True:
-            if is_object(kref):
-                owner = keeper.owner_of(kref)
-                if owner is None or owner not in self.workers:
-                    return ("reject", VAT_TERMINATED)
-                return ("deliver", owner, kref)
-            state = keeper.promise_state(kref)
-            if state == "unresolved":
-                decider = keeper.decider_of(kref)
-                if decider is not None and decider in self.workers:
-                    return ("deliver", decider, kref)  # pipelining
-                return ("queue", kref)
-            if state is None:
-                raise KernelPanic(f"send to unknown promise {kref}")
-            data = keeper.promise_data(kref)
-            if state == "rejected":
-                return ("reject", data)
-            presence = _sole_slot(data)  # an object, or a promise it was forwarded to
-            if presence is None:
-                return (
-                    "reject",
-                    error_capdata("cannot send to a non-object resolution", "TypeError"),
-                )
-            kref = presence
-
     def _prepare_notify(self, event: dict[str, Any]) -> tuple[str, list[Any]] | None:
         vat_id, kpid = event["vatID"], event["kpid"]
-        clist = self.clist(vat_id)
-        vpid = clist.vref_of(kpid) if vat_id in self.workers else None
+        clist = self.keeper.vat(vat_id).clist
+        vpid = clist.vref_of(kpid) if self.workers.has(vat_id) else None
         if vpid is None:
             self.refcounts.decref_all(event_krefs(event))
             return None
@@ -616,115 +575,11 @@ class Kernel:
         self.refcounts.decref_all(event_krefs(event))
         return vat_id, ["notify", [[vpid, state == "rejected", data]]]
 
-    # -- promises -----------------------------------------------------------------------
-
-    def resolve_promise(
-        self, kpid: str, rejected: bool, data: CapData, resolver: str | None = None
-    ) -> None:
-        """Settle `kpid` (data in krefs): notify subscribers, re-send queued messages."""
-        keeper = self.keeper
-        subscribers = keeper.subscribers(kpid)
-        queue = keeper.promise_queue(kpid)
-        self.refcounts.incref_all(data["slots"])
-        keeper.set_resolution(kpid, rejected, data)
-        for vat_id in subscribers:
-            if vat_id != resolver and vat_id in self.workers:
-                self.refcounts.incref(kpid)
-                keeper.push_event({"type": "notify", "vatID": vat_id, "kpid": kpid})
-        for msg in queue:
-            # The message's own counts move from the promise queue to the event.
-            self.refcounts.incref(kpid)
-            keeper.push_event({"type": "send", "target": kpid, "msg": msg})
-
-    # -- GC actions -------------------------------------------------------------------------
-
-    # -- termination ----------------------------------------------------------------------
-
-    def forget_clist(self, vat_id: str) -> None:
-        self.clists.pop(vat_id, None)
-
     def panic(self, error: KernelPanic) -> None:
         """The kernel cannot go on: `run()` raises `error` from now on."""
         self._panic_error = error
 
-    def kernel_promise(self, key: str) -> str:
-        """A promise the kernel itself decides, held under `key` until settled. No
-        vat decides it, so no vat's upgrade or death can break it."""
-        kpid = self.kv.get(key)
-        if kpid is None:
-            kpid = self.keeper.allocate_promise(None)
-            self.kv.set(key, kpid)
-            self.refcounts.incref(kpid)
-        return kpid
-
-    def settle_kernel_promise(self, key: str, rejected: bool, data: CapData) -> None:
-        kpid = self.kv.get(key)
-        if kpid is None:
-            return
-        self.kv.delete(key)
-        self.resolve_promise(kpid, rejected, data)
-        self.refcounts.decref(kpid)
-
-    # -- upgrade -------------------------------------------------------------------------
-
-    def retained_parameters_for(self, vat_id: str, parameters: Any, marshal: Any) -> CapData:
-        """The vatParameters capdata an upgrade will use: `RETAIN` means the record."""
-        if parameters is RETAIN:
-            record = self.kv.get(f"{vat_id}.vatParameters")
-            if record is None:
-                raise HookError(
-                    f"vat {vat_id} has no retained vatParameters (created before schema 2)",
-                    "ValueError",
-                )
-            return loads(record)  # type: ignore[no-any-return]
-        return marshal(parameters)  # type: ignore[no-any-return]
-
-    def queue_upgrade(
-        self,
-        vat_id: str,
-        bundle_id: str,
-        parameters: CapData,
-        upgrade_message: Any,
-        *,
-        origin: str,
-        first: list[dict[str, Any]] | None = None,
-    ) -> str:
-        """Queue a bring-out-your-dead and then the upgrade of `vat_id`; the event
-        holds counts on the parameters' objects until it is processed.
-
-        A userspace upgrade waits its turn on the run-queue. A kernel-initiated one
-        is collected in `first` by the caller and goes in at the head: it happens
-        now, between two cranks, and the work already queued is then delivered to
-        the new incarnations."""
-        keeper = self.keeper
-        n = int(self.kv.get("kernel.upgrade.nextID") or 1)
-        self.kv.set("kernel.upgrade.nextID", str(n + 1))
-        request_id = f"up{n}"
-        boyd = {"type": "bringOutYourDead", "vatID": vat_id}
-        event = {
-            "type": "upgradeVat",
-            "vatID": vat_id,
-            "bundleID": bundle_id,
-            "vatParameters": parameters,
-            "upgradeMessage": upgrade_message,
-            "requestID": request_id,
-            "origin": origin,
-        }
-        self.refcounts.incref_all(event_krefs(event))
-        if first is not None:
-            first.extend([boyd, event])
-        else:
-            keeper.push_event(boyd)
-            keeper.push_event(event)
-        return request_id
-
-    def report_upgrade(self, event: dict[str, Any], *, ok: bool, detail: Any) -> None:
-        request_id = event["requestID"]
-        if event["origin"] == "admin":
-            self.hooks.upgrade_finished(request_id, ok, detail)
-        else:
-            self.upgrade_outcomes[request_id] = (ok, detail)
-            crash_point("mid-upgrade-all")
+    # -- upgrade (all of it lives in `upgrade`) ------------------------------------------
 
     async def restart_vat(
         self, name: str, bundle: str | None = None, upgrade_message: Any = "kernel restart"
@@ -733,15 +588,8 @@ class Kernel:
         `bundle`: a config bundle name, a file or a bundle ID) with its retained
         vatParameters. Same steps and rollback as a userspace upgrade; a failure
         raises `UpgradeFailed` after the vat was rolled back."""
-        self.vat_id(name)
-        bundles = {name: bundle} if bundle is not None else {}
-        report = await self._kernel_upgrade(bundles, upgrade_message, only=name)
-        outcome = report[name]
-        if outcome.status == "ineligible":
-            raise UpgradeFailed(f"vat {name!r} is ineligible: it has no retained vatParameters")
-        if outcome.status == "failed":
-            raise UpgradeFailed(outcome.error or "vat-upgrade failure")
-        return outcome
+        self._raise_if_panicked()
+        return await self.upgrades.restart_vat(name, bundle, upgrade_message)
 
     async def upgrade_all_vats(
         self, bundles: dict[str, str] | None = None, upgrade_message: Any = "kernel upgrade"
@@ -753,22 +601,8 @@ class Kernel:
         and the others go on. Vats with no retained parameters are reported
         ``ineligible`` and keep running. Returns name -> `UpgradeOutcome`, in vat
         creation order."""
-        return await self._kernel_upgrade(bundles or {}, upgrade_message)
-
-    async def _kernel_upgrade(
-        self, bundles: dict[str, str], upgrade_message: Any, only: str | None = None
-    ) -> dict[str, UpgradeOutcome]:
         self._raise_if_panicked()
-        async with self._lock:
-            outcomes, requests = queue_kernel_upgrades(self, bundles, upgrade_message, only)
-            self.commit()
-        # Run until every queued upgrade is done: work queued before them runs
-        # first; whatever the simulation queues after keeps waiting for run().
-        pending = set(requests.values())
-        await self._run(None, until=lambda: pending <= self.upgrade_outcomes.keys())
-        for name, request_id in requests.items():
-            outcomes[name] = collect_outcome(self, request_id)
-        return {name: outcomes[name] for name in [*requests, *outcomes] if name in outcomes}
+        return await self.upgrades.upgrade_all(bundles or {}, upgrade_message)
 
     # -- host API -----------------------------------------------------------------------------
 
@@ -809,10 +643,9 @@ class Kernel:
             raise VatrtError(f"method name must be a public str, not {method!r}")
         body = [method, list(args), kwargs] if kwargs else [method, list(args)]
         methargs = self._host_marshal(body, f"{name}.{method}() arguments")
-        root = self.kv.get(f"{vat_id}.root") or ""
+        root = self.keeper.vat(vat_id).root()
         kpid = self.keeper.allocate_promise(None)
-        self.kv.set(f"host.pin.{kpid}", "1")
-        self.refcounts.incref(kpid)
+        self.keeper.pin(kpid)
         event = {"type": "send", "target": root, "msg": {"methargs": methargs, "result": kpid}}
         self.refcounts.incref_all(event_krefs(event))
         self.keeper.push_event(event)
@@ -852,14 +685,12 @@ class Kernel:
         return value
 
     def _unpin(self, kpid: str) -> None:
-        if self.keeper.is_pinned(kpid):
-            self.kv.delete(f"host.pin.{kpid}")
-            self.refcounts.decref(kpid)
+        if self.keeper.unpin(kpid):
             self.refcounts.process_maybe_free()
 
     @property
     def bootstrap_kpid(self) -> str | None:
-        return self.kv.get("kernel.bootstrapResult")
+        return self.keeper.bootstrap_result()
 
     async def collect_garbage(self) -> int:
         """Bring out the dead in every vat, and run until every drop and retire is done."""
@@ -868,8 +699,9 @@ class Kernel:
         return await self.run()
 
     def vat_parameters(self, vat_id: str) -> Any:
-        record = self.kv.get(f"{vat_id}.vatParameters")
-        return None if record is None else self._host_unmarshal(loads(record))
+        """The retained vatParameters, unmarshalled; None for a vat that has none."""
+        parameters = self.keeper.vat(vat_id).vat_parameters()
+        return None if parameters is None else self._host_unmarshal(parameters)
 
     def refcount(self, kref: str) -> tuple[int, int]:
         return self.refcounts.get(kref)
@@ -877,7 +709,7 @@ class Kernel:
     def audit(self) -> None:
         """Recount every refcount from its holders; raise `AuditError` on any mismatch."""
         expected, stored = self.refcounts.recount()
-        pending = {action.split(" ")[2] for action in self.keeper.gc_actions()}
+        pending = {action.kref for action in self.keeper.gc_actions()}
         problems = []
         for kref in sorted(expected, key=_kref_order):
             want, have = expected[kref], stored.get(kref)
@@ -905,24 +737,11 @@ class Kernel:
         )
 
     def stop_workers(self) -> None:
-        for worker in self.workers.values():
-            worker.stop()
-        self.workers.clear()
+        self.workers.stop_all()
 
 
 def _kernel_ref_slot(x: Any) -> tuple[str, str] | None:
     return (x.kref, x.iface) if type(x) is KernelRef else None
-
-
-def _sole_slot(data: CapData) -> str | None:
-    """The kref a resolution *is*, when it is exactly one object or promise."""
-    slots = data["slots"]
-    if len(slots) != 1:
-        return None
-    body = loads(data["body"])
-    if isinstance(body, dict) and body.get("@qclass") == "slot" and body.get("index") == 0:
-        return str(slots[0])
-    return None
 
 
 def _kref_order(kref: str) -> tuple[str, int]:

@@ -8,19 +8,20 @@ deliveries, so replay changes nothing in it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from .._worker.base import Worker
 from ..errors import ConfigError, ReplayDivergence
-from .keeper import SCHEMA_VERSION, loads
-from .syscalls import Replay
+from .ops import KernelOps
+from .state.keeper import KernelKeeper
+from .state.schema import SCHEMA_VERSION
+from .syscalls import Replay, SyscallHandler
 
-if TYPE_CHECKING:
-    from .kernel import Kernel
 
-
-def migrate(kernel: Kernel) -> None:
+def migrate(keeper: KernelKeeper, commit: Callable[[], None]) -> None:
     """Bring an older store's schema up to this kernel's."""
-    version = int(kernel.kv.get("kernel.schemaVersion") or 1)
+    version = keeper.schema_version()
     if version > SCHEMA_VERSION:
         raise ConfigError(
             f"this store has schema version {version}; this vatrt reads up to "
@@ -29,32 +30,34 @@ def migrate(kernel: Kernel) -> None:
     if version < 2:
         # Schema 1 had no retained vatParameters: its vats keep none, and are
         # ineligible for kernel-unilateral upgrade (SPEC 5, rule 7).
-        kernel.kv.set("kernel.schemaVersion", str(SCHEMA_VERSION))
-        kernel.commit()
+        keeper.set_schema_version(SCHEMA_VERSION)
+        commit()
 
 
-async def replay_vats(kernel: Kernel) -> None:
+async def replay_vats(
+    keeper: KernelKeeper,
+    ops: KernelOps,
+    syscalls: SyscallHandler,
+    start_worker: Callable[[str, int, str], Awaitable[Worker]],
+) -> None:
     """Rebuild every live vat by replaying its current incarnation's transcript.
 
     Syscalls are checked against the transcript and answered from it; a
     difference is a `ReplayDivergence` naming the vat, the delivery and what
     differed, and the kernel does not open."""
-    kv = kernel.kv
-    for vat_id in kernel.keeper.vat_ids():
-        incarnation = int(kv.get(f"{vat_id}.incarnation") or 0)
-        items = kv.read_transcript(vat_id, incarnation)
+    for vat_id in keeper.vat_ids():
+        vat = keeper.vat(vat_id)
+        items = vat.transcript()
         if not items:
             continue  # its start is still queued: it starts when that runs
-        name = kernel.keeper.vat_options(vat_id)["name"]
-        worker = kernel.make_worker(vat_id, incarnation, kv.get(f"{vat_id}.source") or "")
-        await kernel.start_worker(vat_id, worker)
-        for position, text in enumerate(items):
-            item = loads(text)
-            replay = kernel.syscalls.replaying[vat_id] = Replay(name, position, item["s"])
+        name = vat.name()
+        worker = await start_worker(vat_id, vat.incarnation(), vat.source())
+        for position, item in enumerate(items):
+            replay = syscalls.replaying[vat_id] = Replay(name, position, item["s"])
             try:
-                result = await worker.deliver(item["d"])
+                result: list[Any] = await worker.deliver(item["d"])
             finally:
-                del kernel.syscalls.replaying[vat_id]
+                del syscalls.replaying[vat_id]
             replay.finish()
             if replay.divergence is None and result[0] != "ok":
                 replay.divergence = (
@@ -62,4 +65,4 @@ async def replay_vats(kernel: Kernel) -> None:
                 )
             if replay.divergence is not None:
                 raise ReplayDivergence(replay.divergence)
-        kernel.slog.write({"type": "vat-replayed", "vatID": vat_id, "deliveries": len(items)})
+        ops.slog.write({"type": "vat-replayed", "vatID": vat_id, "deliveries": len(items)})

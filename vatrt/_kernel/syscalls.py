@@ -10,16 +10,17 @@ even if vat code swallows the exception.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from .._marshal import CapData
-from .clist import IllegalSyscall
-from .refcounts import event_krefs, is_object
-
-if TYPE_CHECKING:
-    from .kernel import Kernel
+from .._refs import is_object
+from .ops import KernelOps
+from .state.clist import IllegalSyscall
+from .state.keeper import KernelKeeper
+from .state.records import GCAction
+from .state.refcounts import event_krefs
 
 
 class Replay:
@@ -60,11 +61,22 @@ class Replay:
 
 
 class SyscallHandler:
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
-        self.kv = kernel.kv
-        self.keeper = kernel.keeper
-        self.refcounts = kernel.refcounts
+    """Applies one vat's syscalls to kernel state, inside the crank of its delivery.
+
+    What a delivery's syscalls decide beyond state (an illegal syscall, an exit
+    request) is kept here until the kernel reads it with `verdict` when the
+    delivery ends."""
+
+    def __init__(
+        self,
+        keeper: KernelKeeper,
+        ops: KernelOps,
+        call_kernel_hook: Callable[[str, str, CapData], list[Any]],
+    ) -> None:
+        self.keeper = keeper
+        self.ops = ops
+        self.refcounts = keeper.refcounts
+        self._kernel_hook = call_kernel_hook
         self._table: dict[str, Callable[..., Any]] = {
             "send": self._send,
             "subscribe": self._subscribe,
@@ -83,13 +95,27 @@ class SyscallHandler:
         self.recording: list[list[Any]] | None = None
         # Vats being replayed from their transcripts: syscalls are checked, not run.
         self.replaying: dict[str, Replay] = {}
+        # In a delivery: vats whose syscalls were illegal (why), and exit requests.
+        self._illegal: dict[str, str] = {}
+        self._exits: dict[str, tuple[bool, CapData]] = {}
+
+    def verdict(self, vat_id: str) -> tuple[str | None, tuple[bool, CapData] | None]:
+        """What vat `vat_id`'s delivery, now over, asked beyond state: why it was
+        illegal (or None), and its exit request (failure, info) or None."""
+        return self._illegal.pop(vat_id, None), self._exits.pop(vat_id, None)
+
+    def forget_delivery(self) -> None:
+        """A crank was undone: nothing its deliveries asked stands."""
+        self._illegal.clear()
+        self._exits.clear()
+        self.recording = None
 
     def handle(self, vat_id: str, vso: list[Any]) -> Any:
-        kernel = self.kernel
         replay = self.replaying.get(vat_id)
         if replay is not None:
             return replay.next(vso)
-        if vat_id in kernel.illegal:
+        illegal = self._illegal
+        if vat_id in illegal:
             raise IllegalSyscall(f"vat {vat_id} already made an illegal syscall in this delivery")
         try:
             handler = self._table.get(vso[0]) if vso else None
@@ -97,16 +123,15 @@ class SyscallHandler:
                 raise IllegalSyscall(f"unknown syscall {vso[:1]!r}")
             result = handler(vat_id, *vso[1:])
         except IllegalSyscall as e:
-            kernel.illegal[vat_id] = str(e)
+            illegal[vat_id] = str(e)
             raise
         except (TypeError, KeyError, ValueError, IndexError) as e:
             why = f"malformed syscall {vso!r}: {type(e).__name__}: {e}"
-            kernel.illegal[vat_id] = why
+            illegal[vat_id] = why
             raise IllegalSyscall(why) from None
-        if kernel.slog.enabled:
-            kernel.slog.write(
-                {"type": "syscall", "vatID": vat_id, "syscall": vso, "result": result}
-            )
+        slog = self.ops.slog
+        if slog.enabled:
+            slog.write({"type": "syscall", "vatID": vat_id, "syscall": vso, "result": result})
         if self.recording is not None:
             self.recording.append([vso, result])
         return result
@@ -114,7 +139,7 @@ class SyscallHandler:
     # -- messages and promises -------------------------------------------------------
 
     def _send(self, vat_id: str, target_vref: str, msg: dict[str, Any]) -> None:
-        clist = self.kernel.clist(vat_id)
+        clist = self.keeper.vat(vat_id).clist
         target = clist.to_kernel(target_vref)
         methargs = clist.capdata_to_kernel(msg["methargs"])
         result_vpid = msg["result"]
@@ -135,7 +160,7 @@ class SyscallHandler:
     def _subscribe(self, vat_id: str, vpid: str) -> None:
         if vpid[0] != "p":
             raise IllegalSyscall(f"subscribe to {vpid!r}, which is not a promise")
-        kpid = self.kernel.clist(vat_id).to_kernel(vpid)
+        kpid = self.keeper.vat(vat_id).clist.to_kernel(vpid)
         if self.keeper.promise_state(kpid) == "unresolved":
             self.keeper.add_subscriber(kpid, vat_id)
         else:
@@ -143,7 +168,7 @@ class SyscallHandler:
             self.keeper.push_event({"type": "notify", "vatID": vat_id, "kpid": kpid})
 
     def _resolve(self, vat_id: str, resolutions: list[list[Any]]) -> None:
-        clist = self.kernel.clist(vat_id)
+        clist = self.keeper.vat(vat_id).clist
         for vpid, rejected, data in resolutions:
             kpid = clist.kref_of(vpid)
             if kpid is None or vpid[0] != "p":
@@ -153,31 +178,31 @@ class SyscallHandler:
                     f"vat {vat_id} resolved {vpid} ({kpid}) but does not decide it"
                 )
             kdata = clist.capdata_to_kernel(data)
-            self.kernel.resolve_promise(kpid, bool(rejected), kdata, resolver=vat_id)
+            self.ops.resolve(kpid, bool(rejected), kdata, vat_id)
             clist.delete(kpid)
 
     def _exit(self, vat_id: str, failure: bool, info: CapData) -> None:
-        kdata = self.kernel.clist(vat_id).capdata_to_kernel(info)
-        self.kernel.exits[vat_id] = (bool(failure), kdata)
+        kdata = self.keeper.vat(vat_id).clist.capdata_to_kernel(info)
+        self._exits[vat_id] = (bool(failure), kdata)
 
     # -- garbage collection -------------------------------------------------------------
 
     def _drop_imports(self, vat_id: str, vrefs: list[str]) -> None:
-        clist = self.kernel.clist(vat_id)
+        clist = self.keeper.vat(vat_id).clist
         for vref in vrefs:
             clist.drop_import(vref)
 
     def _retire_imports(self, vat_id: str, vrefs: list[str]) -> None:
-        clist = self.kernel.clist(vat_id)
+        clist = self.keeper.vat(vat_id).clist
         for vref in vrefs:
             clist.retire_import(vref)
 
     def _retire_exports(self, vat_id: str, vrefs: list[str]) -> None:
         """The exporter forgot objects nobody reaches: importers that can still
         recognize them are told to retire them too."""
-        kernel, keeper = self.kernel, self.keeper
-        clist = kernel.clist(vat_id)
-        actions = keeper.gc_actions()
+        keeper = self.keeper
+        clist = keeper.vat(vat_id).clist
+        actions = []
         for vref in vrefs:
             kref = clist.kref_of(vref)
             if kref is None or not vref.startswith("o+") or not is_object(kref):
@@ -186,36 +211,34 @@ class SyscallHandler:
                 raise IllegalSyscall(f"vat {vat_id} retired {vref} while it is still reachable")
             clist.delete(kref)  # an export's entry holds no count
             keeper.clear_owner(kref)
-            for other in keeper.vat_ids():
-                if other != vat_id and kernel.clist(other).entry_of(kref) is not None:
-                    actions.append(f"{other} retireImport {kref}")
+            for other in keeper.importers_of(kref):
+                actions.append(GCAction(other, "retireImport", kref))
             self.refcounts.maybe_free.add(kref)
-        keeper.set_gc_actions(actions)
+        keeper.add_gc_actions(actions)
 
     def _call_kernel_hook(self, vat_id: str, name: str, args: CapData) -> list[Any]:
-        if not self.keeper.vat_options(vat_id).get("privileged"):
+        if not self.keeper.vat(vat_id).options().get("privileged"):
             raise IllegalSyscall(f"vat {vat_id} is not privileged to call kernel hooks")
-        return self.kernel.hooks.call(vat_id, name, args)
+        return self._kernel_hook(vat_id, name, args)
 
     # -- vatstore -----------------------------------------------------------------------
 
-    def _vatstore_key(self, vat_id: str, key: str) -> str:
-        if not isinstance(key, str):
-            raise IllegalSyscall(f"vatstore keys must be str, not {type(key).__name__}")
-        return f"{vat_id}.vs.{key}"
-
     def _vatstore_get(self, vat_id: str, key: str) -> str | None:
-        return self.kv.get(self._vatstore_key(vat_id, key))
+        return self.keeper.vat(vat_id).vatstore_get(_vatstore_key(key))
 
     def _vatstore_set(self, vat_id: str, key: str, value: str) -> None:
         if not isinstance(value, str):
             raise IllegalSyscall(f"vatstore values must be str, not {type(value).__name__}")
-        self.kv.set(self._vatstore_key(vat_id, key), value)
+        self.keeper.vat(vat_id).vatstore_set(_vatstore_key(key), value)
 
     def _vatstore_delete(self, vat_id: str, key: str) -> None:
-        self.kv.delete(self._vatstore_key(vat_id, key))
+        self.keeper.vat(vat_id).vatstore_delete(_vatstore_key(key))
 
     def _vatstore_get_keys(self, vat_id: str, prefix: str) -> list[str]:
-        full = self._vatstore_key(vat_id, prefix)
-        cut = len(vat_id) + 4
-        return [k[cut:] for k, _ in self.kv.items_with_prefix(full)]
+        return self.keeper.vat(vat_id).vatstore_keys(_vatstore_key(prefix))
+
+
+def _vatstore_key(key: Any) -> str:
+    if not isinstance(key, str):
+        raise IllegalSyscall(f"vatstore keys must be str, not {type(key).__name__}")
+    return key

@@ -1,119 +1,53 @@
 """Upgrading a vat: a new incarnation of new code, keeping durable state and krefs.
 
+Everything about upgrade is here: queueing one (`Upgrades.queue`, for vat-admin
+and for the kernel itself), the upgrade crank, its rollback, `restart_vat`,
+`upgrade_all_vats` and their report.
+
 An ``upgradeVat`` event is always preceded on the run-queue by a
 bring-out-your-dead for the same vat (its own crank, committed: dropping what the
 old incarnation no longer reaches is correct whatever the upgrade does). The
-upgrade crank then, all inside one savepoint:
+upgrade crank then, all inside one crank:
 
-1. loads the new code into a new worker (a fresh module: ephemeral state is new);
-2. rejects every promise the old incarnation decided with a ``vatUpgraded``
-   record carrying the upgrade message;
-3. abandons the old incarnation's ephemeral exports (``o+N``, not the root and
-   not durable ``o+dN/M``): they become ownerless, their messages reject with
-   ``vat terminated``; forgets its promise c-list entries;
-4. bumps the incarnation, records the bundle, and replaces the retained
-   vatParameters (increment the new objects before decrementing the old);
-5. delivers ``startVat`` to the new worker with the parameters and the imports it
-   inherits; its ``build_root_object`` runs against the old baggage.
+1. ends the old incarnation (`lifecycle.end_incarnation`): every promise it
+   decided is rejected with a ``vatUpgraded`` record carrying the upgrade
+   message; its ephemeral exports (``o+N``, not the root and not durable
+   ``o+dN/M``) become ownerless, their messages reject with ``vat terminated``;
+   its promise c-list entries are forgotten;
+2. bumps the incarnation, records the bundle, starts a new transcript, and
+   replaces the retained vatParameters (`VatKeeper.set_vat_parameters`: the new
+   objects are counted before the old are released);
+3. starts a new worker on the new code (a fresh module: ephemeral state is new)
+   and delivers ``startVat`` with the parameters and the imports it inherits;
+   its ``build_root_object`` runs against the old baggage.
 
-If anything fails, the crank is rolled back (code, incarnation, state, retained
-parameters, refcounts all as before), the old worker keeps running, and the
-requester hears ``vat-upgrade failure: <cause>``.
+**Rollback.** If the bundle does not load or ``startVat`` fails, the crank is
+undone whole (`crank.Rollback`): code, incarnation, state, retained parameters
+and refcounts as before, and the worker swap too (the kernel's `WorkerTable`
+journals it with the crank), so the old worker keeps running; then a fresh
+crank takes the event again and the requester hears ``vat-upgrade failure:
+<cause>``. An exception or a cancellation in the middle (the host cancelling
+`restart_vat`) undoes the crank the same way before it propagates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import anyio
 import attrs
 
 from .._crash import crash_point
-from ..errors import BundleError, VatTerminated
-from .bundles import is_bundle_id
+from .._marshal import CapData, data_capdata
+from ..errors import BundleError, UpgradeFailed, VatTerminated
 from .crank import Rollback
-from .keeper import dumps, loads
-from .refcounts import event_krefs, is_object
-from .termination import abandon_export
-from .vat_admin_hooks import vat_upgraded_reason
-
-if TYPE_CHECKING:
-    from .kernel import Kernel
-
-ROOT_VREF = "o+0"
-
-
-def is_ephemeral_export(vref: str) -> bool:
-    return vref.startswith("o+") and vref != ROOT_VREF and not vref.startswith("o+d")
-
-
-async def upgrade_in_crank(kernel: Kernel, event: dict[str, Any]) -> Rollback | None:
-    vat_id = event["vatID"]
-    kv, keeper = kernel.kv, kernel.keeper
-    if not keeper.is_live_vat(vat_id) or vat_id not in kernel.workers:
-        kernel.refcounts.decref_all(event_krefs(event))
-        kernel.report_upgrade(event, ok=False, detail=f"vat {vat_id} is gone")
-        return None
-    old_incarnation = int(kv.get(f"{vat_id}.incarnation") or 0)
-    new_incarnation = old_incarnation + 1
-    try:
-        new_worker = kernel.make_worker(vat_id, new_incarnation, event["bundleID"])
-    except BundleError as e:
-        return _failed(kernel, str(e))
-
-    # 2-3: settle what the old incarnation decided; abandon what dies with it.
-    reason = vat_upgraded_reason(event["upgradeMessage"], old_incarnation)
-    clist = kernel.clist(vat_id)
-    inherited_imports = []
-    for kref, entry in clist.entries():
-        vref = entry[2:]
-        if not is_object(kref):
-            if keeper.decider_of(kref) == vat_id:
-                kernel.resolve_promise(kref, True, reason, resolver=vat_id)
-            clist.delete(kref)
-        elif keeper.owner_of(kref) == vat_id:
-            if is_ephemeral_export(vref):
-                abandon_export(kernel, vat_id, kref)
-        else:
-            inherited_imports.append(vref)
-
-    # 4: the new incarnation's records.
-    kv.set(f"{vat_id}.incarnation", str(new_incarnation))
-    kv.set(f"{vat_id}.source", event["bundleID"])
-    # A new transcript: replay now starts from this incarnation's startVat.
-    kv.set(f"{vat_id}.t.next", "0")
-    kv.delete_transcripts(vat_id, below_incarnation=new_incarnation)
-    new_params = event["vatParameters"]
-    old_params = kv.get(f"{vat_id}.vatParameters")
-    kernel.refcounts.incref_all(new_params["slots"])  # increment-before-decrement
-    kv.set(f"{vat_id}.vatParameters", dumps(new_params))
-    if old_params is not None:
-        kernel.refcounts.decref_all(loads(old_params)["slots"])
-
-    # 5: start the new incarnation; the old one keeps running until it succeeds.
-    old_worker = kernel.workers[vat_id]
-    await kernel.start_worker(vat_id, new_worker)
-    vat_params = clist.capdata_to_vat(new_params)
-    kernel.refcounts.decref_all(event_krefs(event))
-    powers = kernel.powers_for(vat_id)
-    fatal = await kernel.deliver(vat_id, ["startVat", vat_params, inherited_imports, powers])
-    if fatal is not None:
-        new_worker.stop()
-        kernel.workers[vat_id] = old_worker
-        return _failed(kernel, fatal[1])
-    crash_point("mid-upgrade")
-    old_worker.stop()
-    kernel.slog.write({"type": "vat-upgraded", "vatID": vat_id, "incarnation": new_incarnation})
-    kernel.report_upgrade(event, ok=True, detail=new_incarnation)
-    return None
-
-
-def _failed(kernel: Kernel, cause: str) -> Rollback:
-    def recover(event: dict[str, Any]) -> None:
-        kernel.refcounts.decref_all(event_krefs(event))
-        kernel.report_upgrade(event, ok=False, detail=cause)
-
-    return Rollback(f"vat-upgrade failure: {cause}", recover)
+from .lifecycle import end_incarnation
+from .ops import KernelOps
+from .state.bundles import BundleStore, is_bundle_id
+from .state.keeper import KernelKeeper
+from .state.refcounts import event_krefs
 
 
 @attrs.frozen
@@ -130,51 +64,201 @@ class UpgradeOutcome:
     error: str | None = None
 
 
-def resolve_bundle(kernel: Kernel, spec: str) -> str:
-    """A bundle ID from a config bundle name, a file path or an installed ID."""
-    if is_bundle_id(spec):
-        if not kernel.bundles.has(spec):
-            raise BundleError(f"no installed bundle {spec}")
-        return spec
-    named = kernel.bundles.by_name(spec)
-    if named is not None:
-        return named
-    path = Path(spec)
-    if path.suffix == ".py" or path.exists():
-        return kernel.bundles.install_file(path)
-    raise BundleError(f"{spec!r} is not a config bundle name, a bundle file or a bundle ID")
+def vat_upgraded_reason(upgrade_message: Any, incarnation: int) -> CapData:
+    """What the old incarnation's unresolved promises are rejected with."""
+    return data_capdata(
+        {
+            "name": "vatUpgraded",
+            "upgrade_message": upgrade_message,
+            "incarnation_number": incarnation,
+        }
+    )
 
 
-def queue_kernel_upgrades(
-    kernel: Kernel, bundles: dict[str, str], upgrade_message: Any, only: str | None = None
-) -> tuple[dict[str, UpgradeOutcome], dict[str, str]]:
-    """Queue an upgrade of every live vat that retained its vatParameters, in vat
-    creation order. Everything is checked before anything is queued."""
-    kv, keeper = kernel.kv, kernel.keeper
-    names = keeper.vat_names()
-    unknown = sorted(set(bundles) - set(names))
-    if unknown:
-        raise VatTerminated(f"upgrade_all_vats: no live vat named {', '.join(unknown)}")
-    targets = {name: resolve_bundle(kernel, spec) for name, spec in bundles.items()}
-    outcomes: dict[str, UpgradeOutcome] = {}
-    requests: dict[str, str] = {}
-    first: list[dict[str, Any]] = []
-    for name in names if only is None else [only]:
-        vat_id = keeper.vat_id_of(name) or ""
-        record = kv.get(f"{vat_id}.vatParameters")
-        if record is None:
-            outcomes[name] = UpgradeOutcome("ineligible", error="no retained vatParameters")
-            continue
-        bundle_id = targets.get(name) or kv.get(f"{vat_id}.source") or ""
-        requests[name] = kernel.queue_upgrade(
-            vat_id, bundle_id, loads(record), upgrade_message, origin="kernel", first=first
-        )
-    keeper.push_events_first(first)
-    return outcomes, requests
+class Upgrades:
+    """Queues upgrades, runs their cranks and reports how each went.
+
+    `run_until(done)` runs cranks (under the kernel's lock) until `done()`;
+    `lock` and `commit` are the kernel's, for queueing kernel-initiated upgrades
+    between two runs."""
+
+    def __init__(
+        self,
+        keeper: KernelKeeper,
+        ops: KernelOps,
+        bundles: BundleStore,
+        *,
+        lock: anyio.Lock,
+        commit: Callable[[], None],
+        run_until: Callable[[Callable[[], bool]], Awaitable[int]],
+    ) -> None:
+        self.keeper = keeper
+        self.ops = ops
+        self.bundles = bundles
+        self._lock = lock
+        self._commit = commit
+        self._run_until = run_until
+        # Outcomes of kernel-initiated upgrades, by request id, until read.
+        self._outcomes: dict[str, tuple[bool, Any]] = {}
+
+    # -- queueing ----------------------------------------------------------------------
+
+    def queue(
+        self,
+        vat_id: str,
+        bundle_id: str,
+        parameters: CapData,
+        upgrade_message: Any,
+        *,
+        origin: str,
+        first: list[dict[str, Any]] | None = None,
+    ) -> str:
+        """Queue a bring-out-your-dead and then the upgrade of `vat_id`; the event
+        holds counts on the parameters' objects until it is processed.
+
+        A userspace upgrade (`origin` ``"admin"``) waits its turn on the
+        run-queue. A kernel-initiated one is collected in `first` by the caller
+        and goes in at the head: it happens now, between two cranks, and the work
+        already queued is then delivered to the new incarnations."""
+        keeper = self.keeper
+        request_id = keeper.allocate_upgrade_id()
+        boyd = {"type": "bringOutYourDead", "vatID": vat_id}
+        event = {
+            "type": "upgradeVat",
+            "vatID": vat_id,
+            "bundleID": bundle_id,
+            "vatParameters": parameters,
+            "upgradeMessage": upgrade_message,
+            "requestID": request_id,
+            "origin": origin,
+        }
+        keeper.refcounts.incref_all(event_krefs(event))
+        if first is not None:
+            first.extend([boyd, event])
+        else:
+            keeper.push_event(boyd)
+            keeper.push_event(event)
+        return request_id
+
+    # -- the crank ---------------------------------------------------------------------
+
+    async def in_crank(self, event: dict[str, Any]) -> Rollback | None:
+        keeper, ops = self.keeper, self.ops
+        vat_id = event["vatID"]
+        vat = keeper.vat(vat_id)
+        if not vat.is_live() or not ops.has_worker(vat_id):
+            keeper.refcounts.decref_all(event_krefs(event))
+            self._report(event, ok=False, detail=f"vat {vat_id} is gone")
+            return None
+        reason = vat_upgraded_reason(event["upgradeMessage"], vat.incarnation())
+        inherited_imports = end_incarnation(keeper, ops, vat_id, reason, terminating=False)
+        incarnation = vat.begin_incarnation(event["bundleID"])
+        parameters = event["vatParameters"]
+        vat.set_vat_parameters(parameters)
+        keeper.refcounts.decref_all(event_krefs(event))
+        try:
+            fatal = await ops.start_incarnation(
+                vat_id, incarnation, event["bundleID"], parameters, inherited_imports
+            )
+        except BundleError as e:
+            return self._failed(str(e))
+        if fatal is not None:
+            return self._failed(fatal[1])
+        crash_point("mid-upgrade")
+        ops.slog.write({"type": "vat-upgraded", "vatID": vat_id, "incarnation": incarnation})
+        self._report(event, ok=True, detail=incarnation)
+        return None
+
+    def _failed(self, cause: str) -> Rollback:
+        def recover(event: dict[str, Any]) -> None:
+            self.keeper.refcounts.decref_all(event_krefs(event))
+            self._report(event, ok=False, detail=cause)
+
+        return Rollback(f"vat-upgrade failure: {cause}", recover)
+
+    def _report(self, event: dict[str, Any], *, ok: bool, detail: Any) -> None:
+        request_id = event["requestID"]
+        if event["origin"] == "admin":
+            self.ops.upgrade_finished(request_id, ok, detail)
+        else:
+            self._outcomes[request_id] = (ok, detail)
+            crash_point("mid-upgrade-all")
+
+    # -- kernel-initiated ----------------------------------------------------------------
+
+    async def restart_vat(
+        self, name: str, bundle: str | None, upgrade_message: Any
+    ) -> UpgradeOutcome:
+        if self.keeper.vat_id_of(name) is None:
+            live = ", ".join(self.keeper.vat_names()) or "none"
+            raise VatTerminated(f"no live vat named {name!r} (live vats: {live})")
+        bundles = {name: bundle} if bundle is not None else {}
+        outcome = (await self.upgrade_all(bundles, upgrade_message, only=name))[name]
+        if outcome.status == "ineligible":
+            raise UpgradeFailed(f"vat {name!r} is ineligible: it has no retained vatParameters")
+        if outcome.status == "failed":
+            raise UpgradeFailed(outcome.error or "vat-upgrade failure")
+        return outcome
+
+    async def upgrade_all(
+        self, bundles: dict[str, str], upgrade_message: Any, only: str | None = None
+    ) -> dict[str, UpgradeOutcome]:
+        async with self._lock:
+            outcomes, requests = self._queue_kernel_upgrades(bundles, upgrade_message, only)
+            self._commit()
+        # Run until every queued upgrade is done: work queued before them runs
+        # first; whatever the simulation queues after keeps waiting for run().
+        pending = set(requests.values())
+        await self._run_until(lambda: pending <= self._outcomes.keys())
+        for name, request_id in requests.items():
+            ok, detail = self._outcomes.pop(request_id, (False, "the upgrade never ran"))
+            if ok:
+                outcomes[name] = UpgradeOutcome("upgraded", incarnation_number=int(detail))
+            else:
+                outcomes[name] = UpgradeOutcome("failed", error=f"vat-upgrade failure: {detail}")
+        return {name: outcomes[name] for name in [*requests, *outcomes] if name in outcomes}
+
+    def _queue_kernel_upgrades(
+        self, bundles: dict[str, str], upgrade_message: Any, only: str | None
+    ) -> tuple[dict[str, UpgradeOutcome], dict[str, str]]:
+        """Queue an upgrade of every live vat that retained its vatParameters, in vat
+        creation order. Everything is checked before anything is queued."""
+        keeper = self.keeper
+        names = keeper.vat_names()
+        unknown = sorted(set(bundles) - set(names))
+        if unknown:
+            raise VatTerminated(f"upgrade_all_vats: no live vat named {', '.join(unknown)}")
+        targets = {name: self._resolve_bundle(spec) for name, spec in bundles.items()}
+        outcomes: dict[str, UpgradeOutcome] = {}
+        requests: dict[str, str] = {}
+        first: list[dict[str, Any]] = []
+        for name in names if only is None else [only]:
+            vat = keeper.vat(keeper.vat_id_of(name) or "")
+            parameters = vat.vat_parameters()
+            if parameters is None:
+                outcomes[name] = UpgradeOutcome("ineligible", error="no retained vatParameters")
+                continue
+            bundle_id = targets.get(name) or vat.source()
+            requests[name] = self.queue(
+                vat.vat_id, bundle_id, parameters, upgrade_message, origin="kernel", first=first
+            )
+        keeper.push_events_first(first)
+        return outcomes, requests
+
+    def _resolve_bundle(self, spec: str) -> str:
+        """A bundle ID from a config bundle name, a file path or an installed ID."""
+        bundles = self.bundles
+        if is_bundle_id(spec):
+            if not bundles.has(spec):
+                raise BundleError(f"no installed bundle {spec}")
+            return spec
+        named = bundles.by_name(spec)
+        if named is not None:
+            return named
+        path = Path(spec)
+        if path.suffix == ".py" or path.exists():
+            return bundles.install_file(path)
+        raise BundleError(f"{spec!r} is not a config bundle name, a bundle file or a bundle ID")
 
 
-def collect_outcome(kernel: Kernel, request_id: str) -> UpgradeOutcome:
-    ok, detail = kernel.upgrade_outcomes.pop(request_id, (False, "the upgrade never ran"))
-    if ok:
-        return UpgradeOutcome("upgraded", incarnation_number=int(detail))
-    return UpgradeOutcome("failed", error=f"vat-upgrade failure: {detail}")
+__all__ = ["UpgradeOutcome", "Upgrades", "vat_upgraded_reason"]

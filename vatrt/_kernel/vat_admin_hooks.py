@@ -7,7 +7,7 @@ writes anything, so a bad request is a clear error in vat-admin (which rejects
 the caller's promise) and changes nothing in the kernel.
 
 Requests that finish later (a vat's creation, an upgrade, a vat's end) answer
-through promises the kernel itself decides (`Kernel.kernel_promise`): vat-admin
+through promises the kernel itself decides (`Promises.kernel_promise`): vat-admin
 returns them to its callers, who then wait on the kernel, not on vat-admin, so a
 pending request survives vat-admin's own upgrade. The kernel also tells
 vat-admin's registered callbacks object (``kernel.vatAdminCallbacks``, one count
@@ -16,20 +16,21 @@ held) ``vat_terminated(vat_id, failure, reason)`` so it can keep a durable recor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from .._bundle_format import encode_package
-from .._marshal import CapData, data_capdata, decode, encode
+from .._marshal import RETAIN, CapData, decode, encode
 from ..config import RESERVED_VAT_NAMES, VAT_NAME
 from ..errors import BundleError
-from .bundles import is_bundle_id
-from .refcounts import event_krefs
+from .lifecycle import add_vat
+from .promises import Promises
+from .state.bundles import BundleStore, is_bundle_id
+from .state.keeper import KernelKeeper
+from .state.refcounts import event_krefs
 
-if TYPE_CHECKING:
-    from .kernel import Kernel
-
-CALLBACKS_KEY = "kernel.vatAdminCallbacks"
-UPGRADE_RESULT = "kernel.upgradeResult."
+#: `Upgrades.queue`: (vat, bundle, parameters, upgrade message, origin=) -> request id.
+QueueUpgrade = Callable[..., str]
 
 
 class _UpgradeFailed(Exception):
@@ -85,9 +86,23 @@ def check_no_promises(vrefs: list[str]) -> None:
 
 
 class VatAdminHooks:
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
-        self.kv = kernel.kv
+    """vat-admin's door into the kernel, over the keeper and a few operations."""
+
+    def __init__(
+        self,
+        keeper: KernelKeeper,
+        promises: Promises,
+        bundles: BundleStore,
+        queue_upgrade: QueueUpgrade,
+        *,
+        default_reap_interval: int,
+    ) -> None:
+        self.keeper = keeper
+        self.refcounts = keeper.refcounts
+        self.promises = promises
+        self.bundles = bundles
+        self._queue_upgrade = queue_upgrade
+        self._default_reap_interval = default_reap_interval
 
     def call(self, vat_id: str, name: str, args_capdata: CapData) -> list[Any]:
         """Run hook `name` for vat-admin; ``["ok", capdata]`` or ``["error", why, name]``.
@@ -98,7 +113,7 @@ class VatAdminHooks:
         hook = getattr(self, f"hook_{name}", None)
         if hook is None:
             return ["error", f"unknown kernel hook {name!r}", "TypeError"]
-        clist = self.kernel.clist(vat_id)
+        clist = self.keeper.vat(vat_id).clist
         try:
             if name in ("create_vat", "upgrade_vat"):
                 check_no_promises(args_capdata["slots"])
@@ -115,12 +130,7 @@ class VatAdminHooks:
     # -- hooks ---------------------------------------------------------------------
 
     def hook_set_callbacks(self, callbacks: _Slot) -> None:
-        kernel = self.kernel
-        previous = self.kv.get(CALLBACKS_KEY)
-        kernel.refcounts.incref(callbacks.kref)  # increment-before-decrement
-        self.kv.set(CALLBACKS_KEY, callbacks.kref)
-        if previous is not None:
-            kernel.refcounts.decref(previous)
+        self.keeper.set_vat_admin_callbacks(callbacks.kref)
 
     def hook_install_bundle(self, source: Any, filename: Any = "<installed bundle>") -> str:
         """`source` is a module's text, or a package: {relative path: text}."""
@@ -135,37 +145,37 @@ class VatAdminHooks:
                 f"({{path: text}}), not {type(source).__name__}",
                 "TypeError",
             )
-        return self.kernel.bundles.install(source, str(filename))
+        return self.bundles.install(source, str(filename))
 
     def hook_get_bundle(self, name: Any) -> str:
-        bundle_id = self.kernel.bundles.by_name(str(name))
+        bundle_id = self.bundles.by_name(str(name))
         if bundle_id is None:
             raise HookError(f"no config bundle named {name!r}", "KeyError")
         return bundle_id
 
     def _check_bundle(self, bundle_id: Any) -> str:
-        if not is_bundle_id(bundle_id) or not self.kernel.bundles.has(bundle_id):
+        if not is_bundle_id(bundle_id) or not self.bundles.has(bundle_id):
             raise HookError(f"{bundle_id!r} is not an installed bundle", "TypeError")
         return str(bundle_id)
 
     def hook_create_vat(
         self, bundle_id: Any, name: Any, parameters: Any, options: dict[str, Any]
     ) -> list[Any]:
-        kernel = self.kernel
+        keeper = self.keeper
         bundle_id = self._check_bundle(bundle_id)
         unknown = sorted(set(options) - CREATE_OPTIONS)
         if unknown:
             raise HookError(f"create_vat: unknown option(s) {', '.join(unknown)}", "TypeError")
         if name is None:
-            name = f"vat-{self.kv.get('vat.nextID') or 1}"
+            name = f"vat-{keeper.peek_vat_id()[1:]}"
         if not isinstance(name, str) or not VAT_NAME.fullmatch(name):
             raise HookError(
                 f"create_vat: vat name {name!r} must match [A-Za-z0-9._-]{{1,199}}", "ValueError"
             )
-        if name in RESERVED_VAT_NAMES or kernel.keeper.vat_id_of(name) is not None:
+        if name in RESERVED_VAT_NAMES or keeper.vat_id_of(name) is not None:
             raise HookError(f"create_vat: vat name {name!r} is taken", "ValueError")
         critical = options.get("critical", False)
-        reap_interval = options.get("reap_interval") or kernel.config.reap_interval
+        reap_interval = options.get("reap_interval") or self._default_reap_interval
         if not isinstance(critical, bool):
             raise HookError("create_vat: critical must be True or False", "TypeError")
         if not isinstance(reap_interval, int) or reap_interval < 1:
@@ -176,65 +186,70 @@ class VatAdminHooks:
             "reapInterval": reap_interval,
             "dynamic": True,
         }
-        vat_id = kernel.add_vat(name, bundle_id, vat_options, _marshal(parameters))
-        created = kernel.kernel_promise(f"{vat_id}.createResult")
+        vat_id = add_vat(keeper, name, bundle_id, vat_options, _marshal(parameters))
+        created = self.promises.kernel_promise(keeper.vat(vat_id).holder("createResult"))
         return [vat_id, _Slot(created)]
 
     def hook_set_admin_node(self, vat_id: Any, admin_node: _Slot) -> None:
         """The admin node vat-admin made for a new vat: held by the vat's record."""
-        kernel = self.kernel
-        if not isinstance(vat_id, str) or self.kv.get(f"{vat_id}.createResult") is None:
+        vat = self.keeper.vat(vat_id) if isinstance(vat_id, str) else None
+        if vat is None or vat.holder("createResult").get() is None:
             raise HookError(f"set_admin_node: {vat_id!r} is not a vat being created", "ValueError")
-        kernel.refcounts.incref(admin_node.kref)
-        self.kv.set(f"{vat_id}.adminNode", admin_node.kref)
+        self.refcounts.incref(admin_node.kref)
+        vat.holder("adminNode").set(admin_node.kref)
 
     def hook_done_promise(self, vat_id: Any) -> _Slot:
-        kernel = self.kernel
-        if not isinstance(vat_id, str) or not kernel.keeper.is_live_vat(vat_id):
+        if not isinstance(vat_id, str) or not self.keeper.is_live_vat(vat_id):
             raise HookError(f"done: vat {vat_id!r} is gone", "VatTerminated")
-        return _Slot(kernel.kernel_promise(f"{vat_id}.done"))
+        return _Slot(self.promises.kernel_promise(self.keeper.vat(vat_id).holder("done")))
 
     def hook_upgrade_vat(
         self, vat_id: Any, bundle_id: Any, parameters: Any, upgrade_message: Any
     ) -> _Slot:
-        kernel = self.kernel
-        if not isinstance(vat_id, str) or not kernel.keeper.is_live_vat(vat_id):
+        keeper = self.keeper
+        if not isinstance(vat_id, str) or not keeper.is_live_vat(vat_id):
             raise HookError(f"upgrade: vat {vat_id!r} is gone", "VatTerminated")
         bundle_id = self._check_bundle(bundle_id)
-        capdata = kernel.retained_parameters_for(vat_id, parameters, _marshal)
-        request_id = kernel.queue_upgrade(
+        if parameters is RETAIN:
+            capdata = keeper.vat(vat_id).vat_parameters()
+            if capdata is None:
+                raise HookError(
+                    f"vat {vat_id} has no retained vatParameters (created before schema 2)",
+                    "ValueError",
+                )
+        else:
+            capdata = _marshal(parameters)
+        request_id = self._queue_upgrade(
             vat_id, bundle_id, capdata, upgrade_message, origin="admin"
         )
-        return _Slot(kernel.kernel_promise(f"{UPGRADE_RESULT}{request_id}"))
+        return _Slot(self.promises.kernel_promise(keeper.upgrade_result(request_id)))
 
     def hook_terminate_vat(self, vat_id: Any, reason: Any) -> None:
-        kernel = self.kernel
-        if not isinstance(vat_id, str) or not kernel.keeper.is_live_vat(vat_id):
+        keeper = self.keeper
+        if not isinstance(vat_id, str) or not keeper.is_live_vat(vat_id):
             raise HookError(f"terminate: vat {vat_id!r} is already gone", "VatTerminated")
         event = {"type": "terminateVat", "vatID": vat_id, "reason": _marshal(reason)}
-        kernel.refcounts.incref_all(event_krefs(event))
-        kernel.keeper.push_event(event)
+        self.refcounts.incref_all(event_krefs(event))
+        keeper.push_event(event)
 
     # -- answers ---------------------------------------------------------------------
 
     def vat_started(self, vat_id: str) -> None:
-        kv = self.kv
-        root = kv.get(f"{vat_id}.root") or ""
-        node = kv.get(f"{vat_id}.adminNode")
-        result = {"root": _Slot(root, "Root"), "admin_node": _Slot(node or "", "AdminNode")}
-        self.kernel.settle_kernel_promise(f"{vat_id}.createResult", False, _marshal(result))
+        vat = self.keeper.vat(vat_id)
+        node = vat.holder("adminNode").get()
+        result = {"root": _Slot(vat.root(), "Root"), "admin_node": _Slot(node or "", "AdminNode")}
+        self.promises.settle_kernel_promise(vat.holder("createResult"), False, _marshal(result))
 
     def vat_ended(self, vat_id: str, failure: bool, reason: CapData) -> None:
         """Settle what waits on the vat, release its admin node, tell vat-admin."""
-        kernel, kv = self.kernel, self.kv
+        vat, promises = self.keeper.vat(vat_id), self.promises
         why = _unmarshal(reason)
         failed = _marshal(_CreateFailed(f"create_vat failed: {_describe(why)}"))
-        kernel.settle_kernel_promise(f"{vat_id}.createResult", True, failed)
-        kernel.settle_kernel_promise(f"{vat_id}.done", failure, reason)
-        node = kv.get(f"{vat_id}.adminNode")
+        promises.settle_kernel_promise(vat.holder("createResult"), True, failed)
+        promises.settle_kernel_promise(vat.holder("done"), failure, reason)
+        node = vat.holder("adminNode").take()
         if node is not None:
-            kv.delete(f"{vat_id}.adminNode")
-            kernel.refcounts.decref(node)
+            self.refcounts.decref(node)
         self.notify("vat_terminated", [vat_id, failure, why])
 
     def upgrade_finished(self, request_id: str, ok: bool, detail: Any) -> None:
@@ -242,30 +257,20 @@ class VatAdminHooks:
             data = _marshal({"incarnation_number": detail})
         else:
             data = _marshal(_UpgradeFailed(f"vat-upgrade failure: {detail}"))
-        self.kernel.settle_kernel_promise(f"{UPGRADE_RESULT}{request_id}", not ok, data)
+        holder = self.keeper.upgrade_result(request_id)
+        self.promises.settle_kernel_promise(holder, not ok, data)
 
     # -- callbacks -------------------------------------------------------------------
 
     def notify(self, method: str, args: list[Any]) -> None:
-        """Queue ``callbacks.method(*args)`` to vat-admin (krefs as `kref_arg`)."""
-        kernel = self.kernel
-        target = self.kv.get(CALLBACKS_KEY)
+        """Queue ``callbacks.method(*args)`` to vat-admin (krefs as `_Slot`)."""
+        target = self.keeper.vat_admin_callbacks()
         if target is None:
             return
         body = _marshal([method, args])
         event = {"type": "send", "target": target, "msg": {"methargs": body, "result": None}}
-        kernel.refcounts.incref_all(event_krefs(event))
-        kernel.keeper.push_event(event)
+        self.refcounts.incref_all(event_krefs(event))
+        self.keeper.push_event(event)
 
 
-def vat_upgraded_reason(upgrade_message: Any, incarnation: int) -> CapData:
-    return data_capdata(
-        {
-            "name": "vatUpgraded",
-            "upgrade_message": upgrade_message,
-            "incarnation_number": incarnation,
-        }
-    )
-
-
-__all__ = ["CALLBACKS_KEY", "UPGRADE_RESULT", "HookError", "VatAdminHooks"]
+__all__ = ["HookError", "VatAdminHooks"]

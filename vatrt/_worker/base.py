@@ -1,22 +1,54 @@
-"""The protocol between the kernel and a running vat, whatever runs it."""
+"""The boundary between the kernel and a running vat, whatever runs it.
+
+The kernel sees only these two protocols (anyio's ``abc`` to its backends): a
+`WorkerFactory`, handed to the kernel by whoever opens it, makes a `Worker`
+for one incarnation of one vat. A second worker kind (a subprocess, a remote
+host) is a new factory; the kernel does not change.
+
+Deliveries and answers are JSON-able lists (``["message", vref, msg]``,
+``["ok"]`` / ``["error", why]``), and so are syscalls (``["send", vref,
+msg]``): the shapes transcripts keep, and what a worker in another process
+would frame.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import attrs
+from anyio.abc import TaskGroup
+
+#: A delivery or a syscall, as a JSON-able list; an answer likewise.
+Delivery = list[Any]
+#: How a vat's syscalls reach the kernel: called during a delivery, returns the result.
+Syscall = Callable[[list[Any]], Any]
+
+
+@attrs.frozen
+class WorkerSpec:
+    """What a worker needs to run one incarnation of a vat."""
+
+    vat_id: str
+    name: str
+    incarnation: int
+    source: str  # the bundle's canonical text (`_bundle_format`)
+    filename: str
+
 
 class Worker(Protocol):
-    """One incarnation of one vat, ready to take deliveries.
+    """One incarnation of one vat, ready to take deliveries once started."""
 
-    `deliver` hands over one delivery (a JSON-able list) and returns the vat's
-    verdict: ``["ok"]`` or ``["error", why]``. The vat's syscalls reach the
-    kernel during the delivery, through the function the worker was built with.
-    """
+    async def start(self, task_group: TaskGroup) -> None:
+        """Start the vat's task in `task_group`; returns once it takes deliveries."""
+        ...
 
-    async def deliver(self, delivery: list[Any]) -> list[Any]: ...
+    async def deliver(self, delivery: Delivery) -> list[Any]:
+        """Run one delivery from the caller's task; the vat's verdict:
+        ``["ok"]`` or ``["error", why]``."""
+        ...
 
-    def hand_over(self, delivery: list[Any], then: Callable[[list[Any]], None]) -> None:
+    def hand_over(self, delivery: Delivery, then: Callable[[list[Any]], None]) -> None:
         """Run `delivery` and call `then(answer)` from the vat's side, without
         waking the kernel's task (the kernel's baton passes with the delivery)."""
         ...
@@ -27,4 +59,17 @@ class Worker(Protocol):
 
     def stop(self) -> None:
         """End the vat's task (an upgrade or termination ended this incarnation)."""
+        ...
+
+
+class WorkerFactory(Protocol):
+    """Makes workers of one kind, and checks bundles for it at install time."""
+
+    def make(self, spec: WorkerSpec, syscall: Syscall) -> Worker:
+        """A worker for `spec`, its code loaded, not started; `BundleError` if the
+        bundle does not load."""
+        ...
+
+    def validate_bundle(self, source: str, filename: str) -> None:
+        """Raise `BundleError` if `source` could never start as a vat."""
         ...

@@ -28,8 +28,9 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from .._liveslots.bundle import BundleLoadError, load_build_root_object
 from .._liveslots.durable import make_baggage
-from .._liveslots.liveslots import LiveSlots, Syscall
+from .._liveslots.liveslots import LiveSlots
 from ..errors import BundleError
+from .base import Syscall, WorkerSpec
 from .parking import Parker, asyncio_yield, running_trio
 
 
@@ -136,25 +137,21 @@ def _module_name(vat_id: str, incarnation: int) -> str:
     return f"vatrt_vat_{vat_id}_i{incarnation}"
 
 
-def validate_bundle(source: str, filename: str) -> None:
-    """Load the bundle once, to refuse at install time what could never start."""
-    try:
-        load_build_root_object(source, filename, "vatrt_bundle_check")
-    except BundleLoadError as e:
-        raise BundleError(str(e)) from None
+class LocalWorkerFactory:
+    """The `local` kind: each vat an anyio task in the kernel's process."""
 
+    def validate_bundle(self, source: str, filename: str) -> None:
+        """Load the bundle once, to refuse at install time what could never start."""
+        try:
+            load_build_root_object(source, filename, "vatrt_bundle_check")
+        except BundleLoadError as e:
+            raise BundleError(str(e)) from None
 
-def make_local_worker(
-    vat_id: str,
-    name: str,
-    incarnation: int,
-    source: str,
-    filename: str,
-    syscall: Syscall,
-) -> LocalWorker:
-    """A worker running `source` as a fresh module with its own liveslots."""
-    try:
-        build = load_build_root_object(source, filename, _module_name(vat_id, incarnation))
-    except BundleLoadError as e:
-        raise BundleError(str(e)) from None
-    return LocalWorker(LiveSlots(syscall, build, make_baggage), name)
+    def make(self, spec: WorkerSpec, syscall: Syscall) -> LocalWorker:
+        """A worker running the bundle as a fresh module with its own liveslots."""
+        module = _module_name(spec.vat_id, spec.incarnation)
+        try:
+            build = load_build_root_object(spec.source, spec.filename, module)
+        except BundleLoadError as e:
+            raise BundleError(str(e)) from None
+        return LocalWorker(LiveSlots(syscall, build, make_baggage), spec.name)

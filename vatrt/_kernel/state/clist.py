@@ -13,9 +13,14 @@ promise it does not have, or an import it already dropped, gets `IllegalSyscall`
 
 from __future__ import annotations
 
-from .._marshal import CapData
-from .keeper import KernelKeeper
-from .refcounts import RefCounts, is_object
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..._marshal import CapData
+from ..._refs import is_object
+
+if TYPE_CHECKING:
+    from .keeper import KernelKeeper
 
 
 class IllegalSyscall(Exception):
@@ -25,13 +30,16 @@ class IllegalSyscall(Exception):
 class CList:
     """One vat's c-list over the keeper's table of it (see `KernelKeeper.clist_table`)."""
 
-    __slots__ = ("keeper", "refcounts", "table", "vat_id")
+    __slots__ = ("_allocate_import_vref", "keeper", "refcounts", "table", "vat_id")
 
-    def __init__(self, vat_id: str, keeper: KernelKeeper, refcounts: RefCounts) -> None:
+    def __init__(
+        self, vat_id: str, keeper: KernelKeeper, allocate_import_vref: Callable[[str], str]
+    ) -> None:
         self.vat_id = vat_id
         self.keeper = keeper
-        self.refcounts = refcounts
+        self.refcounts = keeper.refcounts
         self.table = keeper.clist_table(vat_id)
+        self._allocate_import_vref = allocate_import_vref  # the vat keeper's ``vN.o.nextID``
 
     def kref_of(self, vref: str) -> str | None:
         return self.table.get(vref)
@@ -100,7 +108,7 @@ class CList:
                     self.refcounts.incref(kref, reachable=True)
                     self.refcounts.decref(kref, reachable=False)  # same entry, now reachable
             return entry[2:]
-        vref = self.keeper.allocate_import_vref(self.vat_id, "o" if is_object(kref) else "p")
+        vref = self._allocate_import_vref("o" if is_object(kref) else "p")
         self.add(kref, vref, counted=True)
         return vref
 

@@ -12,9 +12,10 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from .._bundle_format import read_package
-from ..errors import BundleError
-from .keeper import KernelKeeper, dumps, loads
+from ..._bundle_format import read_package
+from ...errors import BundleError
+from .keeper import KernelKeeper
+from .schema import dumps, loads
 
 BUNDLE_ID_PREFIX = "b1-"
 

@@ -21,13 +21,14 @@ and resolutions, retained vatParameters, vat roots, host pins) for `audit()`.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .keeper import KernelKeeper, ObjectRecord, loads
+from ..._refs import is_object
+from ...errors import KernelPanic
+from .records import GCAction, ObjectRecord
 
-
-def is_object(kref: str) -> bool:
-    return kref[1] == "o"
+if TYPE_CHECKING:
+    from .keeper import KernelKeeper
 
 
 def event_krefs(event: dict[str, Any]) -> list[str]:
@@ -55,7 +56,6 @@ def message_krefs(msg: dict[str, Any]) -> list[str]:
 class RefCounts:
     def __init__(self, keeper: KernelKeeper) -> None:
         self.keeper = keeper
-        self.kv = keeper.kv
         self.maybe_free: set[str] = set()
 
     def get(self, kref: str) -> tuple[int, int]:
@@ -82,13 +82,13 @@ class RefCounts:
                 record.reachable -= 1
             record.recognizable -= 1
             if record.reachable < 0 or record.recognizable < 0:
-                raise AssertionError(f"refcount of {kref} went below zero")
+                raise _underflow(kref)
             if record.reachable == 0 or record.recognizable == 0:
                 self.maybe_free.add(kref)
         else:
             record.refcount -= 1
             if record.refcount < 0:
-                raise AssertionError(f"refcount of {kref} went below zero")
+                raise _underflow(kref)
             if record.refcount == 0:
                 self.maybe_free.add(kref)
 
@@ -116,7 +116,7 @@ class RefCounts:
         state must not.
         """
         keeper = self.keeper
-        actions: list[str] | None = None
+        actions: list[GCAction] = []
         while self.maybe_free:
             batch = sorted(self.maybe_free)
             self.maybe_free.clear()
@@ -133,14 +133,11 @@ class RefCounts:
                     if recognizable == 0:
                         keeper.delete_object(kref)
                     continue
-                if actions is None:
-                    actions = keeper.gc_actions()
                 if reachable == 0 and self.unreferenced_reachable_export(kref):
-                    actions.append(f"{owner} dropExport {kref}")
+                    actions.append(GCAction(owner, "dropExport", kref))
                 if recognizable == 0:
-                    actions.append(f"{owner} retireExport {kref}")
-        if actions is not None:
-            keeper.set_gc_actions(actions)
+                    actions.append(GCAction(owner, "retireExport", kref))
+        keeper.add_gc_actions(actions)
 
     def _delete_promise(self, kpid: str) -> None:
         keeper = self.keeper
@@ -154,7 +151,6 @@ class RefCounts:
 
     def recount(self) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
         """(expected counts from every holder, stored counts) for every kref."""
-        kv = self.kv
         keeper = self.keeper
         keeper.flush()  # the stored counts are what is checked
         reach: Counter[str] = Counter()
@@ -166,32 +162,27 @@ class RefCounts:
                 reach[kref] += 1
 
         for vat_id in keeper.vat_ids():
-            for key, value in kv.items_with_prefix(f"{vat_id}.c.k"):
-                kref = key[len(vat_id) + 3 :]
+            vat = keeper.vat(vat_id)
+            for kref, entry in vat.clist.entries():
                 if is_object(kref) and keeper.owner_of(kref) == vat_id:
                     continue
-                hold(kref, value[0] == "R")
-            for holder in ("root", "adminNode", "createResult", "done"):
-                held = kv.get(f"{vat_id}.{holder}")
-                if held is not None:
-                    hold(held)
-            params = kv.get(f"{vat_id}.vatParameters")
+                hold(kref, entry[0] == "R")
+            for held in vat.held_krefs():
+                hold(held)
+            params = vat.vat_parameters()
             if params is not None:
-                for kref in loads(params)["slots"]:
+                for kref in params["slots"]:
                     hold(kref)
-        callbacks = kv.get("kernel.vatAdminCallbacks")
+        callbacks = keeper.vat_admin_callbacks()
         if callbacks is not None:
             hold(callbacks)
-        for _key, kpid in kv.items_with_prefix("kernel.upgradeResult."):
+        for kpid in keeper.upgrade_results():
             hold(kpid)
         for event in keeper.run_queue_events():
             for kref in event_krefs(event):
                 hold(kref)
         stored: dict[str, tuple[int, int]] = {}
-        for key, _value in kv.items_with_prefix("k"):
-            if not key.endswith(".refCount"):
-                continue
-            kref = key[: -len(".refCount")]
+        for kref in keeper.stored_krefs():
             stored[kref] = self.get(kref)
             if is_object(kref):
                 continue
@@ -206,3 +197,7 @@ class RefCounts:
                     hold(slot)
         expected = {k: (reach[k], recog[k]) for k in set(recog) | set(stored)}
         return expected, stored
+
+
+def _underflow(kref: str) -> KernelPanic:
+    return KernelPanic(f"refcount of {kref} went below zero: kernel state is inconsistent")

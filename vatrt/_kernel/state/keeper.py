@@ -1,0 +1,632 @@
+"""The kernel keeper: kernel-wide keys, object and promise records, the run-queue.
+
+The key layout it shares with `vat_keeper.VatKeeper` is written out in
+`schema`. Object and promise records (``koN.*``, ``kpN.*``), c-lists
+(``vN.c.*``), the run-queue and the kernel-wide counters live in memory as
+Python objects, loaded on first use and written back as keys by `flush`,
+before each block commit (and `dump`): between two flushes those keys in the
+store may be stale, so other code reads them only after a flush.
+
+**A crank's undo.** Everything the keeper holds in memory is journalled in one
+map, ``_undo``: on a crank's first change to a record, counter, c-list entry or
+run-queue slot it keeps what was there before, and `abort_crank` puts those
+back. The store keeps an undo log of its own for the keys written to it
+directly (vat options, vatstore, bundles): the store is the layer that knows
+its keys, and the keeper's in-memory state never reaches it until a flush. The
+crank's third layer, workers started or swapped, is the kernel's
+(`crank.WorkerSwaps`): processes and tasks are not state.
+
+No policy here: callers decide what is legal. Refcount arithmetic lives in
+`refcounts`; a vat's keys in `vat_keeper`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._marshal import CapData
+from ..._refs import is_object
+from ..._store.kvstore import KVStore
+from .records import GCAction, ObjectRecord, PromiseRecord
+from .refcounts import RefCounts
+from .schema import dumps, loads
+from .vat_keeper import KeyHolder, VatKeeper
+
+# Kernel-wide counters the keeper holds in memory, and their first values.
+_COUNTERS = {"kernel.crankNumber": 0, "ko.nextID": 20, "kp.nextID": 40}
+
+_PROMISE_SUFFIXES = ("state", "decider", "subscribers", "queue", "data")
+
+# In the record cache: a kref deleted since the last flush (its keys are still stored).
+_GONE: Any = object()
+# In the crank journal: the run-queue's bounds before the crank first moved them.
+_BOUNDS = ("q",)
+
+
+class KernelKeeper:
+    """Typed access to the kernel's state (see `schema`)."""
+
+    def __init__(self, kv: KVStore) -> None:
+        self.kv = kv
+        self.refcounts = RefCounts(self)
+        self._vats: dict[str, VatKeeper] = {}
+        # The run-queue (see below): loaded from the store on first use.
+        self._events: dict[int, dict[str, Any]] | None = None
+        self._run_queue_bounds: list[int] | None = None  # [head, tail) in memory
+        self._stored_bounds = (0, 0)  # [head, tail) as the store has them
+        self._unflushed: set[int] = set()  # positions written since the last flush
+        # Object and promise records (see below): kref -> record, or _GONE.
+        self._records: dict[str, Any] = {}
+        self._dirty: set[str] = set()  # krefs changed since the last flush
+        self._counters: dict[str, int] = {}  # see `_COUNTERS`
+        # C-lists (see below): vat -> {kref: "R vref", vref: kref}, as ``vN.c.*``.
+        self._clists: dict[str, dict[str, str]] = {}
+        self._clist_dirty: set[tuple[str, str]] = set()
+        # koN -> the vats importing it; built on first use (see `importers_of`).
+        self._importers: dict[str, set[str]] | None = None
+        # In a crank, what each thing it changed was before (None: absent), by key:
+        # a kref (a copy of its record), a counter's name (its value), ("c", vat,
+        # key) for a c-list entry, ("q", n) for a run-queue slot, _BOUNDS.
+        self._undo: dict[Any, Any] | None = None
+
+    # -- vats --------------------------------------------------------------------
+
+    def vat(self, vat_id: str) -> VatKeeper:
+        """The keeper of vat `vat_id`'s keys (cheap: cached, holds no state of its own)."""
+        keeper = self._vats.get(vat_id)
+        if keeper is None:
+            keeper = self._vats[vat_id] = VatKeeper(vat_id, self)
+        return keeper
+
+    def forget_vat(self, vat_id: str) -> None:
+        self._vats.pop(vat_id, None)
+
+    def allocate_vat_id(self) -> str:
+        return f"v{self.next_id('vat.nextID', 1)}"
+
+    def peek_vat_id(self) -> str:
+        """The id the next vat will get (for a default name)."""
+        return f"v{self.kv.get('vat.nextID') or 1}"
+
+    def vat_names(self) -> list[str]:
+        return loads(self.kv.get("vat.names") or "[]")  # type: ignore[no-any-return]
+
+    def vat_id_of(self, name: str) -> str | None:
+        return self.kv.get(f"vat.name.{name}")
+
+    def add_vat_name(self, name: str, vat_id: str) -> None:
+        names = self.vat_names()
+        names.append(name)
+        self.kv.set("vat.names", dumps(names))
+        self.kv.set(f"vat.name.{name}", vat_id)
+
+    def remove_vat_name(self, name: str) -> None:
+        self.kv.set("vat.names", dumps([n for n in self.vat_names() if n != name]))
+        self.kv.delete(f"vat.name.{name}")
+
+    def vat_ids(self) -> list[str]:
+        """Live vat ids, in creation order."""
+        return [v for v in (self.vat_id_of(n) for n in self.vat_names()) if v is not None]
+
+    def is_live_vat(self, vat_id: str) -> bool:
+        return self.kv.get(f"{vat_id}.options") is not None
+
+    # -- kernel-wide keys --------------------------------------------------------
+
+    def is_initialized(self) -> bool:
+        return self.kv.get("kernel.initialized") is not None
+
+    def mark_initialized(self) -> None:
+        self.kv.set("kernel.initialized", "1")
+
+    def schema_version(self) -> int:
+        return int(self.kv.get("kernel.schemaVersion") or 1)
+
+    def set_schema_version(self, version: int) -> None:
+        self.kv.set("kernel.schemaVersion", str(version))
+
+    def bootstrap_result(self) -> str | None:
+        return self.kv.get("kernel.bootstrapResult")
+
+    def set_bootstrap_result(self, kpid: str) -> None:
+        self.kv.set("kernel.bootstrapResult", kpid)
+
+    def vat_admin_callbacks(self) -> str | None:
+        return self.kv.get("kernel.vatAdminCallbacks")
+
+    def set_vat_admin_callbacks(self, kref: str) -> None:
+        """Hold `kref` as vat-admin's callbacks object, releasing the one held before."""
+        previous = self.vat_admin_callbacks()
+        self.refcounts.incref(kref)  # increment-before-decrement: the same kref stays alive
+        self.kv.set("kernel.vatAdminCallbacks", kref)
+        if previous is not None:
+            self.refcounts.decref(previous)
+
+    def allocate_upgrade_id(self) -> str:
+        return f"up{self.next_id('kernel.upgrade.nextID', 1)}"
+
+    def upgrade_result(self, request_id: str) -> KeyHolder:
+        """Where the kernel-decided promise of upgrade `request_id` is held."""
+        return KeyHolder(self.kv, f"kernel.upgradeResult.{request_id}")
+
+    def upgrade_results(self) -> list[str]:
+        """Every kernel-decided upgrade promise still held (for the recount)."""
+        return [kpid for _, kpid in self.kv.items_with_prefix("kernel.upgradeResult.")]
+
+    # -- host pins ---------------------------------------------------------------
+
+    def pin(self, kpid: str) -> None:
+        """The host holds `kpid` (one count) until it reads the resolution."""
+        self.kv.set(f"host.pin.{kpid}", "1")
+        self.refcounts.incref(kpid)
+
+    def unpin(self, kpid: str) -> bool:
+        """Release the host's hold on `kpid`; False if it held none."""
+        if not self.is_pinned(kpid):
+            return False
+        self.kv.delete(f"host.pin.{kpid}")
+        self.refcounts.decref(kpid)
+        return True
+
+    def is_pinned(self, kpid: str) -> bool:
+        return self.kv.get(f"host.pin.{kpid}") is not None
+
+    # -- counters -----------------------------------------------------------------
+
+    def next_id(self, key: str, first: int = 1) -> int:
+        """A stored counter's next value, written at once (for rare allocations)."""
+        value = self.kv.get(key)
+        n = int(value) if value is not None else first
+        self.kv.set(key, str(n + 1))
+        return n
+
+    def counter(self, key: str) -> int:
+        """A kernel-wide counter (`_COUNTERS`): held in memory, written at flush."""
+        n = self._counters.get(key)
+        if n is None:
+            value = self.kv.get(key)
+            n = self._counters[key] = int(value) if value is not None else _COUNTERS[key]
+        return n
+
+    def bump(self, key: str) -> int:
+        """Increment a kernel-wide counter; return its value before."""
+        n = self.counter(key)
+        undo = self._undo
+        if undo is not None and key not in undo:
+            undo[key] = n
+        self._counters[key] = n + 1
+        return n
+
+    def allocate_object(self, owner: str) -> str:
+        kref = f"ko{self.bump('ko.nextID')}"
+        self._create(kref, ObjectRecord(owner))
+        return kref
+
+    def allocate_promise(self, decider: str | None) -> str:
+        kpid = f"kp{self.bump('kp.nextID')}"
+        self._create(kpid, PromiseRecord(decider or None))
+        return kpid
+
+    # -- object and promise records ------------------------------------------------
+    #
+    # Objects and promises live in memory as records, loaded from the store on
+    # first use and written back (their keys, net) by `flush`: a promise is born,
+    # counted up and down a dozen times, resolved and deleted within a few cranks,
+    # and most of that never needs to reach the store. A crank's first change to a
+    # record keeps a copy, put back if the crank aborts.
+
+    def record(self, kref: str) -> Any:
+        """The `ObjectRecord` or `PromiseRecord` of `kref`, or None if it does not
+        exist. Read-only: see `touch`."""
+        record = self._records.get(kref)
+        if record is None:
+            record = self._load(kref)
+        return None if record is _GONE else record
+
+    def touch(self, kref: str) -> Any:
+        """The record of `kref`, to change in place (journalled, written at flush)."""
+        record = self._records.get(kref)
+        if record is None:
+            record = self._load(kref)
+        if record is _GONE:
+            raise KeyError(f"unknown kref {kref}")
+        undo = self._undo
+        if undo is not None and kref not in undo:
+            undo[kref] = record.copy()
+        self._dirty.add(kref)
+        return record
+
+    def _create(self, kref: str, record: ObjectRecord | PromiseRecord) -> None:
+        undo = self._undo
+        if undo is not None and kref not in undo:
+            undo[kref] = self._records.get(kref)
+        self._records[kref] = record
+        self._dirty.add(kref)
+
+    def _remove(self, kref: str) -> None:
+        self.touch(kref)
+        self._records[kref] = _GONE
+
+    def _load(self, kref: str) -> Any:
+        kv = self.kv
+        count = kv.get(f"{kref}.refCount")
+        if count is None:
+            return _GONE  # not cached: the store stays the authority on absence
+        record: ObjectRecord | PromiseRecord
+        if kref[1] == "o":
+            reachable, recognizable = count.split(",")
+            record = ObjectRecord(kv.get(f"{kref}.owner"), int(reachable), int(recognizable))
+        else:
+            record = PromiseRecord(kv.get(f"{kref}.decider"))
+            record.state = kv.get(f"{kref}.state") or "unresolved"
+            subscribers = kv.get(f"{kref}.subscribers")
+            record.subscribers = subscribers.split(",") if subscribers else []
+            queue = kv.get(f"{kref}.queue")
+            record.queue = loads(queue) if queue else []
+            data = kv.get(f"{kref}.data")
+            record.data = loads(data) if data else None
+            record.refcount = int(count)
+        self._records[kref] = record
+        return record
+
+    def _flush_records(self) -> None:
+        kv, records = self.kv, self._records
+
+        def put(key: str, value: str | None) -> None:
+            if kv.get(key) != value:
+                if value is None:
+                    kv.delete(key)
+                else:
+                    kv.set(key, value)
+
+        # In any order: the store ends the same, and sorting 100,000 krefs is not free.
+        for kref in self._dirty:
+            record = records.get(kref)
+            if record is None:
+                continue  # an aborted creation: the store never had it
+            if record is _GONE:
+                del records[kref]
+                if kv.get(f"{kref}.refCount") is None:
+                    continue  # born and gone since the last flush: never stored
+                suffixes = ("owner",) if kref[1] == "o" else _PROMISE_SUFFIXES
+                for suffix in (*suffixes, "refCount"):
+                    kv.delete(f"{kref}.{suffix}")
+            elif type(record) is ObjectRecord:
+                put(f"{kref}.owner", record.owner)
+                put(f"{kref}.refCount", f"{record.reachable},{record.recognizable}")
+            else:
+                assert type(record) is PromiseRecord
+                put(f"{kref}.state", record.state)
+                put(f"{kref}.decider", record.decider)
+                put(f"{kref}.subscribers", ",".join(record.subscribers) or None)
+                put(f"{kref}.queue", dumps(record.queue) if record.queue else None)
+                put(f"{kref}.data", dumps(record.data) if record.data is not None else None)
+                put(f"{kref}.refCount", str(record.refcount))
+        self._dirty.clear()
+
+    # -- c-lists --------------------------------------------------------------------
+    #
+    # Each vat's c-list is a dict in memory, both directions in one table keyed
+    # as the store keys them after ``vN.c.``; `clist.CList` reads it directly and
+    # writes through `clist_put`/`clist_remove` (journalled, written at flush).
+    # A promise's entries come and go within a crank or two and never reach the
+    # store.
+
+    def clist_table(self, vat_id: str) -> dict[str, str]:
+        """Vat `vat_id`'s c-list, to read. Change it only through `clist_put` and
+        `clist_remove`."""
+        table = self._clists.get(vat_id)
+        if table is None:
+            table = self._clists[vat_id] = self._stored_clist(vat_id)
+        return table
+
+    def _stored_clist(self, vat_id: str) -> dict[str, str]:
+        cut = len(vat_id) + 3
+        return {key[cut:]: value for key, value in self.kv.items_with_prefix(f"{vat_id}.c.")}
+
+    def clist_put(self, vat_id: str, table: dict[str, str], key: str, value: str) -> None:
+        undo = self._undo
+        if undo is not None and ("c", vat_id, key) not in undo:
+            undo["c", vat_id, key] = table.get(key)
+        self._clist_write(vat_id, table, key, value)
+
+    def clist_remove(self, vat_id: str, table: dict[str, str], key: str) -> None:
+        if key not in table:
+            return
+        undo = self._undo
+        if undo is not None and ("c", vat_id, key) not in undo:
+            undo["c", vat_id, key] = table[key]
+        self._clist_write(vat_id, table, key, None)
+
+    def _clist_write(self, vat_id: str, table: dict[str, str], key: str, value: str | None) -> None:
+        """Write (or, for None, remove) one c-list entry, keeping the importers
+        index in step: an object's entry whose vref is ``o-N`` is an import."""
+        importers = self._importers
+        if importers is not None and key[0] == "k" and key[1] == "o":
+            old = table.get(key)
+            if old is not None and old[2] == "o" and old[3] == "-":
+                vats = importers.get(key)
+                if vats is not None:
+                    vats.discard(vat_id)
+                    if not vats:
+                        del importers[key]
+            if value is not None and value[2] == "o" and value[3] == "-":
+                importers.setdefault(key, set()).add(vat_id)
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+        self._clist_dirty.add((vat_id, key))
+
+    def importers_of(self, kref: str) -> list[str]:
+        """The vats whose c-list imports `kref`, sorted.
+
+        From an index kept with every c-list write, built on first use from the
+        c-lists in memory and the store's keys of the others (no c-list is
+        loaded for it), so a ``retireExports`` costs what its importers have, not
+        what every vat has."""
+        importers = self._importers
+        if importers is None:
+            importers = self._importers = {}
+            for vat_id in self.vat_ids():
+                table = self._clists.get(vat_id)
+                rows = table.items() if table is not None else self._stored_imports(vat_id)
+                for key, entry in rows:
+                    if key[0] == "k" and key[1] == "o" and entry[2] == "o" and entry[3] == "-":
+                        importers.setdefault(key, set()).add(vat_id)
+        return sorted(importers.get(kref, ()))
+
+    def _stored_imports(self, vat_id: str) -> list[tuple[str, str]]:
+        cut = len(vat_id) + 3
+        return [(k[cut:], v) for k, v in self.kv.items_with_prefix(f"{vat_id}.c.ko")]
+
+    def _flush_clists(self) -> None:
+        kv, tables = self.kv, self._clists
+        for vat_id, key in self._clist_dirty:
+            value = tables[vat_id].get(key)
+            stored_key = f"{vat_id}.c.{key}"
+            if value is None:
+                kv.delete(stored_key)
+            elif kv.get(stored_key) != value:
+                kv.set(stored_key, value)
+        self._clist_dirty.clear()
+
+    # -- objects -----------------------------------------------------------------
+
+    def owner_of(self, kref: str) -> str | None:
+        record = self.record(kref)
+        return record.owner if record is not None else None
+
+    def object_exists(self, kref: str) -> bool:
+        return self.record(kref) is not None
+
+    def clear_owner(self, kref: str) -> None:
+        """The owner is gone (or done with it): the object lives on ownerless."""
+        self.touch(kref).owner = None
+
+    def delete_object(self, kref: str) -> None:
+        if self.record(kref) is not None:
+            self._remove(kref)
+
+    # -- promises ----------------------------------------------------------------
+
+    def promise_state(self, kpid: str) -> str | None:
+        record = self.record(kpid)
+        return record.state if record is not None else None
+
+    def decider_of(self, kpid: str) -> str | None:
+        record = self.record(kpid)
+        return record.decider if record is not None else None
+
+    def set_decider(self, kpid: str, vat_id: str | None) -> None:
+        self.touch(kpid).decider = vat_id or None
+
+    def subscribers(self, kpid: str) -> list[str]:
+        """Read-only (the record's own list)."""
+        record = self.record(kpid)
+        return record.subscribers if record is not None else []
+
+    def add_subscriber(self, kpid: str, vat_id: str) -> None:
+        record = self.record(kpid)
+        if record is not None and vat_id not in record.subscribers:
+            record = self.touch(kpid)
+            record.subscribers = sorted([*record.subscribers, vat_id])
+
+    def promise_queue(self, kpid: str) -> list[dict[str, Any]]:
+        """The messages queued on `kpid`: read-only (the record's own list)."""
+        record = self.record(kpid)
+        return record.queue if record is not None else []
+
+    def queue_message(self, kpid: str, msg: dict[str, Any]) -> None:
+        """Queue `msg` on unresolved `kpid`: one append (see `PromiseRecord`)."""
+        self.touch(kpid).queue.append(msg)
+
+    def promise_data(self, kpid: str) -> CapData:
+        record = self.record(kpid)
+        return None if record is None else record.data  # type: ignore[return-value]
+
+    def set_resolution(self, kpid: str, rejected: bool, data: CapData) -> None:
+        record = self.touch(kpid)
+        record.state = "rejected" if rejected else "fulfilled"
+        record.data = data
+        record.decider = None
+        record.subscribers = []
+        record.queue = []
+
+    def delete_promise(self, kpid: str) -> None:
+        if self.record(kpid) is not None:
+            self._remove(kpid)
+
+    # -- run-queue ---------------------------------------------------------------
+    #
+    # The run-queue lives in memory: events by position, and [head, tail). Every
+    # crank pops one event and pushes a few, and most are consumed before the next
+    # commit, so writing each to the store (and parsing it back) was waste. `flush`
+    # writes the store's ``runQueue.*`` keys from memory; the kernel calls it before
+    # every store commit and before reading the store whole (`dump`).
+
+    def _load_run_queue(self) -> dict[int, dict[str, Any]]:
+        kv = self.kv
+        head, tail = int(kv.get("runQueue.head") or 0), int(kv.get("runQueue.tail") or 0)
+        self._stored_bounds = (head, tail)
+        self._run_queue_bounds = [head, tail]
+        events = self._events = {
+            n: loads(kv.get(f"runQueue.{n}") or "null") for n in range(head, tail)
+        }
+        return events
+
+    def _queue_slot(self, n: int) -> tuple[dict[int, dict[str, Any]], list[int]]:
+        """The run-queue, about to change slot `n` (journalled)."""
+        events = self._events
+        if events is None:
+            events = self._load_run_queue()
+        bounds: list[int] = self._run_queue_bounds  # type: ignore[assignment]
+        undo = self._undo
+        if undo is not None:
+            if _BOUNDS not in undo:
+                undo[_BOUNDS] = (bounds[0], bounds[1])
+            if ("q", n) not in undo:
+                undo["q", n] = events.get(n)
+        return events, bounds
+
+    def push_event(self, event: dict[str, Any]) -> None:
+        if self._events is None:
+            self._load_run_queue()
+        tail = self._run_queue_bounds[1]  # type: ignore[index]
+        events, bounds = self._queue_slot(tail)
+        events[tail] = event
+        self._unflushed.add(tail)
+        bounds[1] = tail + 1
+
+    def push_events_first(self, events: list[dict[str, Any]]) -> None:
+        """Put `events` at the head of the run-queue, in order, before everything queued."""
+        for event in reversed(events):
+            if self._events is None:
+                self._load_run_queue()
+            position = self._run_queue_bounds[0] - 1  # type: ignore[index]
+            queued, bounds = self._queue_slot(position)
+            queued[position] = event
+            self._unflushed.add(position)
+            bounds[0] = position
+
+    def pop_event(self) -> dict[str, Any] | None:
+        if self._events is None:
+            self._load_run_queue()
+        head, tail = self._run_queue_bounds  # type: ignore[misc]
+        if head >= tail:
+            return None
+        events, bounds = self._queue_slot(head)
+        bounds[0] = head + 1
+        return events.pop(head)
+
+    def run_queue_length(self) -> int:
+        if self._events is None:
+            self._load_run_queue()
+        head, tail = self._run_queue_bounds  # type: ignore[misc]
+        return tail - head
+
+    def run_queue_events(self) -> list[dict[str, Any]]:
+        events = self._events
+        if events is None:
+            events = self._load_run_queue()
+        head, tail = self._run_queue_bounds  # type: ignore[misc]
+        return [events[n] for n in range(head, tail)]
+
+    def _flush_run_queue(self) -> None:
+        events = self._events
+        if events is None:
+            return
+        kv = self.kv
+        head, tail = self._run_queue_bounds  # type: ignore[misc]
+        stored_head, stored_tail = self._stored_bounds
+        for n in range(stored_head, min(stored_tail, head)):
+            kv.delete(f"runQueue.{n}")  # consumed since the last flush
+        for n in self._unflushed:
+            if head <= n < tail:
+                kv.set(f"runQueue.{n}", dumps(events[n]))
+        self._unflushed.clear()
+        if head != stored_head:
+            kv.set("runQueue.head", str(head))
+        if tail != stored_tail:
+            kv.set("runQueue.tail", str(tail))
+        self._stored_bounds = (head, tail)
+
+    # -- the crank's undo (see the module docstring) ----------------------------------
+
+    def begin_crank(self) -> None:
+        self._undo = {}
+
+    def commit_crank(self) -> None:
+        self._undo = None
+
+    def abort_crank(self) -> None:
+        """Put back every counter, record, c-list entry and run-queue slot the crank
+        changed, as it was before the crank."""
+        undo, self._undo = self._undo, None
+        if not undo:
+            return
+        records, counters = self._records, self._counters
+        for key, before in undo.items():
+            if type(key) is tuple:
+                if key[0] == "c":
+                    _, vat_id, entry_key = key
+                    self._clist_write(vat_id, self._clists[vat_id], entry_key, before)
+                elif key is _BOUNDS:
+                    self._run_queue_bounds[0], self._run_queue_bounds[1] = before  # type: ignore[index]
+                else:
+                    events: dict[int, dict[str, Any]] = self._events  # type: ignore[assignment]
+                    if before is None:
+                        events.pop(key[1], None)
+                    else:
+                        events[key[1]] = before
+            elif key in _COUNTERS:
+                counters[key] = before
+            elif before is None:
+                records.pop(key, None)
+            else:
+                before.restore()
+                records[key] = before
+
+    # -- write-back --------------------------------------------------------------
+
+    def unflushed(self) -> int:
+        """How many records, c-list entries and run-queue entries changed since the
+        last `flush`."""
+        return len(self._dirty) + len(self._clist_dirty) + len(self._unflushed)
+
+    def flush(self) -> None:
+        """Write counters, records and the run-queue to the store as they are in
+        memory (net)."""
+        kv = self.kv
+        for key, n in self._counters.items():
+            if kv.get(key) != (value := str(n)):
+                kv.set(key, value)
+        self._flush_records()
+        self._flush_clists()
+        self._flush_run_queue()
+
+    # -- GC actions ----------------------------------------------------------------
+
+    def gc_actions(self) -> list[GCAction]:
+        value = self.kv.get("gcActions")
+        return [GCAction.decode(text) for text in loads(value)] if value else []
+
+    def set_gc_actions(self, actions: list[GCAction]) -> None:
+        if actions:
+            self.kv.set("gcActions", dumps(sorted({a.encode() for a in actions})))
+        else:
+            self.kv.delete("gcActions")
+
+    def add_gc_actions(self, actions: list[GCAction]) -> None:
+        if actions:
+            self.set_gc_actions([*self.gc_actions(), *actions])
+
+    # -- the recount's view ------------------------------------------------------------
+
+    def stored_krefs(self) -> list[str]:
+        """Every object and promise the store has a record of (after a `flush`)."""
+        cut = len(".refCount")
+        return [k[:-cut] for k, _ in self.kv.items_with_prefix("k") if k.endswith(".refCount")]
+
+
+__all__ = ["KernelKeeper", "is_object"]
