@@ -59,10 +59,6 @@ class VatPromise:
         return self._state != PENDING
 
     @property
-    def fulfilled(self) -> bool:
-        return self._state == FULFILLED
-
-    @property
     def rejected(self) -> bool:
         return self._state == REJECTED
 
@@ -117,11 +113,6 @@ class VatPromise:
         state = ("pending", "fulfilled", "rejected")[self._state]
         return f"<VatPromise {self.vref or 'local'} {state}>"
 
-
-# What an event loop's own sleep says when awaited where its loop is not running
-# (asyncio.sleep under trio, trio.sleep under asyncio): the same mistake as
-# awaiting it where it is, so the same TypeError, whatever the backend.
-_FOREIGN_LOOP_ERRORS = ("no running event loop", "must be called from async context")
 
 # What an event loop's own sleep says when awaited where its loop is not running
 # (asyncio.sleep under trio, trio.sleep under asyncio): the same mistake as
