@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import anyio
 import attrs
 
 from .._controller import open_kernel
@@ -245,7 +244,3 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "versions": {p: md.version(p) for p in ("vatrt", "anyio", "trio", "orjson")},
     }
-
-
-def run_blocking(fn: Callable[[], Awaitable[Any]], backend: str) -> Any:
-    return anyio.run(fn, backend=backend)
