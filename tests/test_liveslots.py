@@ -510,7 +510,7 @@ def test_far_refuses_misuse(args, kwargs, message):
 def new_baggage(kernel=None):
     kernel = kernel or FakeKernel()
     ls = LiveSlots(kernel, build_root, make_baggage)
-    return kernel, make_baggage(ls)
+    return kernel, make_baggage(ls.durable)
 
 
 def test_baggage_init_then_get_reads_the_value_from_the_vatstore():

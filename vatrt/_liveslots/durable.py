@@ -20,14 +20,13 @@ a `TypeError` at the write, not a dangling reference after an upgrade.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from .._marshal import CapData
+from .._refs import ROOT_VREF
 from .far import FAR_ATTR
-
-if TYPE_CHECKING:
-    from .liveslots import LiveSlots
 
 _BAGGAGE = "baggage."
 _MISSING = object()
@@ -35,36 +34,58 @@ VREF_ATTR = "__vatrt_vref__"
 
 
 class DurableStore:
-    """liveslots' side of durable state: kinds, instances and durable refcounts."""
+    """liveslots' side of durable state: kinds, instances and durable refcounts.
 
-    def __init__(self, liveslots: LiveSlots) -> None:
-        self.ls = liveslots
+    It knows liveslots only by what it is handed: the vat's `syscall` (for the
+    ``vatstore*`` calls), `marshal` and `unmarshal` (which map objects to vrefs
+    and back), `remember_durable(vref, obj)`, called with each durable instance
+    made or rehydrated, and `durably_released(vref)`, called when durable state
+    stops referring to import `vref`.
+    """
+
+    def __init__(
+        self,
+        syscall: Callable[[list[Any]], Any],
+        marshal: Callable[[Any, str], CapData],
+        unmarshal: Callable[[CapData], Any],
+        remember_durable: Callable[[str, Any], None],
+        durably_released: Callable[[str], None],
+    ) -> None:
+        self._syscall = syscall
+        self._marshal = marshal
+        self._unmarshal = unmarshal
+        self._remember_durable = remember_durable
+        self._durably_released = durably_released
         self.defined: dict[int, type] = {}
         self._kinds: dict[str, int] | None = None
 
     # -- vatstore access ---------------------------------------------------------
 
     def get(self, key: str) -> str | None:
-        value = self.ls.syscall(["vatstoreGet", key])
+        value = self._syscall(["vatstoreGet", key])
         return value if isinstance(value, str) else None
 
     def set(self, key: str, value: str) -> None:
-        self.ls.syscall(["vatstoreSet", key, value])
+        self._syscall(["vatstoreSet", key, value])
 
     def delete(self, key: str) -> None:
-        self.ls.syscall(["vatstoreDelete", key])
+        self._syscall(["vatstoreDelete", key])
+
+    def keys(self, prefix: str) -> list[str]:
+        keys: list[str] = self._syscall(["vatstoreGetKeys", prefix])
+        return keys
 
     def read_value(self, key: str) -> Any:
         text = self.get(key)
         if text is None:
             return _MISSING
-        return self.ls.unmarshal(orjson.loads(text))
+        return self._unmarshal(orjson.loads(text))
 
     def write_value(self, key: str, value: Any, where: str) -> None:
-        capdata = self.ls.marshal(value, where)
+        capdata = self._marshal(value, where)
         for vref in capdata["slots"]:
             # imports, durable instances, and the root (which keeps its kref)
-            if not (vref.startswith("o-") or vref.startswith("o+d") or vref == "o+0"):
+            if not (vref.startswith("o-") or vref.startswith("o+d") or vref == ROOT_VREF):
                 raise TypeError(
                     f"{where} can hold only data, presences and durable objects: "
                     f"{_describe_slot(vref)} would not survive an upgrade"
@@ -90,7 +111,7 @@ class DurableStore:
                     self.set(key, str(n))
                 else:
                     self.delete(key)
-                    self.ls.durably_released(vref)
+                    self._durably_released(vref)
 
     def holds(self, vref: str) -> bool:
         """Does durable storage refer to this import?"""
@@ -126,7 +147,7 @@ class DurableStore:
         vref = f"o+d{kind_id}/{n}"
         object.__setattr__(obj, VREF_ATTR, vref)
         self.write_value(f"vom.{vref}", state, f"state of {type(obj).__name__}")
-        self.ls.remember_durable(vref, obj)
+        self._remember_durable(vref, obj)
         return vref
 
     def rehydrate(self, vref: str) -> Any:
@@ -138,7 +159,7 @@ class DurableStore:
             raise TypeError(f"durable kind {tag!r} ({vref}) is not defined in this incarnation")
         obj: Any = object.__new__(cls)
         object.__setattr__(obj, VREF_ATTR, vref)
-        self.ls.remember_durable(vref, obj)
+        self._remember_durable(vref, obj)
         return obj
 
 
@@ -262,8 +283,7 @@ class Baggage:
         self._store.delete_value(self._key(key))
 
     def keys(self) -> list[str]:
-        keys = self._store.ls.syscall(["vatstoreGetKeys", _BAGGAGE])
-        return [k[len(_BAGGAGE) :] for k in keys]
+        return [k[len(_BAGGAGE) :] for k in self._store.keys(_BAGGAGE)]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
@@ -280,8 +300,9 @@ class Baggage:
         return value
 
 
-def make_baggage(liveslots: LiveSlots) -> Baggage:
-    return Baggage(liveslots.durable)
+def make_baggage(store: DurableStore) -> Baggage:
+    """The vat's baggage, on the durable store liveslots made for it."""
+    return Baggage(store)
 
 
 __all__ = ["Baggage", "DurableState", "durable_kind", "make_baggage"]

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from .._marshal import CapData, RemoteError, decode, encode, error_capdata
+from .._refs import ROOT_VREF
 from .durable import VREF_ATTR, DurableStore
 from .far import Presence, current, far_iface
 from .promises import FULFILLED, REJECTED, Microtasks, VatPromise, run_coroutine
@@ -33,8 +34,6 @@ from .promises import FULFILLED, REJECTED, Microtasks, VatPromise, run_coroutine
 Syscall = Callable[[list[Any]], Any]
 Delivery = list[Any]
 DeliveryResult = list[Any]
-
-ROOT_VREF = "o+0"
 
 
 class _FullCollections:
@@ -90,10 +89,12 @@ class LiveSlots:
         self,
         syscall: Syscall,
         build_root_object: Callable[..., Any],
-        make_baggage: Callable[[LiveSlots], Any] | None = None,
+        make_baggage: Callable[[DurableStore], Any] | None = None,
     ) -> None:
         self.syscall = syscall
-        self.durable = DurableStore(self)
+        self.durable = DurableStore(
+            syscall, self.marshal, self.unmarshal, self.remember_durable, self.durably_released
+        )
         self._durables: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
         self.micro = Microtasks()
         self._build_root_object = build_root_object
@@ -161,7 +162,7 @@ class LiveSlots:
         incarnation left in the c-list: those no durable state refers to are dropped
         at once, since nothing in this incarnation can reach them."""
         parameters = self.unmarshal(parameters_capdata)
-        baggage = self._make_baggage(self) if self._make_baggage else None
+        baggage = self._make_baggage(self.durable) if self._make_baggage else None
         outcome = VatPromise(self.micro)
         granted = self.unmarshal(powers_capdata) if powers_capdata else {}
         built = self._build_root_object(VatPowers(self, granted), parameters, baggage)
