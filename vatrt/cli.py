@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import attrs
@@ -75,6 +76,16 @@ async def _run_to_idle(kernel: Kernel, label: str, limit: int | None = None) -> 
                 return total
 
 
+def _store_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--store PATH``: a SQLite file whose folder must exist."""
+    return click.option(
+        "--store",
+        type=click.Path(dir_okay=False, path_type=Path),
+        callback=_parent_must_exist,
+        help=help,
+    )
+
+
 @click.group()
 @click.version_option(package_name="vatrt")
 def main() -> None:
@@ -83,12 +94,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--store",
-    type=click.Path(dir_okay=False, path_type=Path),
-    callback=_parent_must_exist,
-    help="Keep the kernel in this SQLite file.",
-)
+@_store_option("Keep the kernel in this SQLite file.")
 @click.option(
     "--slog",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -405,12 +411,7 @@ def _print_upgrade_summary(report: dict[str, UpgradeOutcome]) -> None:
 @click.argument(
     "config", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False
 )
-@click.option(
-    "--store",
-    type=click.Path(dir_okay=False, path_type=Path),
-    callback=_parent_must_exist,
-    help="The kernel's SQLite file.",
-)
+@_store_option("The kernel's SQLite file.")
 @click.option(
     "--bundle",
     "bundles",

@@ -105,28 +105,25 @@ async def _measure(
     )
 
 
-async def pingpong(n: int, store: bool = False) -> Result:
+async def _between_two_vats(name: str, unit: str, n: int, store: bool) -> Result:
+    """Vat a's `name` method against vat b, n times: both answer n(n-1)/2."""
     return await _measure(
-        "ping-pong",
-        "round trips/s",
+        name,
+        unit,
         config(),
         n,
-        lambda k: k.call("a", "pingpong", "b", n),
+        lambda k: k.call("a", name.replace("-", ""), "b", n),
         lambda t: t == n * (n - 1) // 2,
         store=store,
     )
+
+
+async def pingpong(n: int, store: bool = False) -> Result:
+    return await _between_two_vats("ping-pong", "round trips/s", n, store)
 
 
 async def burst(n: int, store: bool = False) -> Result:
-    return await _measure(
-        "burst",
-        "msgs/s",
-        config(),
-        n,
-        lambda k: k.call("a", "burst", "b", n),
-        lambda t: t == n * (n - 1) // 2,
-        store=store,
-    )
+    return await _between_two_vats("burst", "msgs/s", n, store)
 
 
 async def fan_out(n_vats: int, n_each: int, store: bool = False) -> Result:

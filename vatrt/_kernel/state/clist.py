@@ -92,10 +92,7 @@ class CList:
         raise IllegalSyscall(f"vat {self.vat_id} used {vref!r}, which is not in its c-list")
 
     def capdata_to_kernel(self, capdata: CapData) -> CapData:
-        slots = capdata["slots"]
-        if not slots:
-            return capdata
-        return {"body": capdata["body"], "slots": [self.to_kernel(s) for s in slots]}
+        return _translated(capdata, self.to_kernel)
 
     # -- kernel -> vat (deliveries) -------------------------------------------------
 
@@ -113,10 +110,7 @@ class CList:
         return vref
 
     def capdata_to_vat(self, capdata: CapData) -> CapData:
-        slots = capdata["slots"]
-        if not slots:
-            return capdata
-        return {"body": capdata["body"], "slots": [self.to_vat(s) for s in slots]}
+        return _translated(capdata, self.to_vat)
 
     # -- removal ---------------------------------------------------------------------
 
@@ -165,3 +159,11 @@ class CList:
     def entries(self) -> list[tuple[str, str]]:
         """(kref, entry) for every kref in this c-list, sorted by kref key."""
         return sorted((key, entry) for key, entry in self.table.items() if key[0] == "k")
+
+
+def _translated(capdata: CapData, translate: Callable[[str], str]) -> CapData:
+    """`capdata` with every slot translated (itself when it has none)."""
+    slots = capdata["slots"]
+    if not slots:
+        return capdata
+    return {"body": capdata["body"], "slots": [translate(s) for s in slots]}
