@@ -2,7 +2,10 @@
 
 import pytest
 
+from vatrt import KernelPanic
+from vatrt._kernel.promises import Promises
 from vatrt._kernel.state.keeper import KernelKeeper
+from vatrt._kernel.state.records import ObjectRecord
 from vatrt._store.memory import MemoryKVStore
 from vatrt._store.sqlite import SQLiteKVStore
 
@@ -149,3 +152,99 @@ def test_c_list_entries_are_undone_with_their_crank_and_written_at_flush(kv):
     keeper.flush()
     assert kv.items_with_prefix("v1.c.") == [("v1.c.ko20", "_ o-50"), ("v1.c.o-50", "ko20")]
     assert KernelKeeper(kv).clist_table("v1") == table
+
+
+def abort(kv, keeper):
+    kv.abort_crank()
+    keeper.abort_crank()
+
+
+def test_messages_queued_on_a_promise_by_an_aborted_crank_are_gone_and_the_rest_stay(kv):
+    keeper = KernelKeeper(kv)
+    kp = keeper.allocate_promise("v1")
+    first = {"methargs": {"body": '["a",[]]', "slots": []}, "result": None}
+    second = {"methargs": {"body": '["b",[]]', "slots": []}, "result": None}
+    keeper.queue_message(kp, first)
+    crank(kv, keeper)
+    keeper.queue_message(kp, second)
+    keeper.queue_message(kp, second)
+    assert keeper.promise_queue(kp) == [first, second, second]
+    abort(kv, keeper)
+    assert keeper.promise_queue(kp) == [first]
+    crank(kv, keeper)  # queued and then resolved in one aborted crank
+    keeper.queue_message(kp, second)
+    keeper.set_resolution(kp, False, {"body": "1", "slots": []})
+    abort(kv, keeper)
+    assert keeper.promise_state(kp) == "unresolved"
+    assert keeper.promise_queue(kp) == [first]
+    keeper.flush()
+    assert KernelKeeper(kv).promise_queue(kp) == [first]
+
+
+def test_a_run_queue_crank_that_pops_and_pushes_is_undone_exactly(kv):
+    keeper = KernelKeeper(kv)
+    events = [{"type": "bringOutYourDead", "vatID": f"v{n}"} for n in range(1, 5)]
+    for event in events[:2]:
+        keeper.push_event(event)
+    crank(kv, keeper)
+    assert keeper.pop_event() == events[0]
+    keeper.push_event(events[2])
+    keeper.push_event(events[3])
+    assert keeper.pop_event() == events[1]
+    abort(kv, keeper)
+    assert keeper.run_queue_events() == events[:2]
+    keeper.flush()
+    assert KernelKeeper(kv).run_queue_events() == events[:2]
+
+
+def test_importers_of_an_object_are_known_without_loading_other_vats_c_lists(kv):
+    writer = KernelKeeper(kv)
+    for n in range(1, 301):
+        vat_id = writer.allocate_vat_id()
+        writer.add_vat_name(f"idle{n}", vat_id)
+        writer._records[f"ko{1000 + n}"] = ObjectRecord(vat_id)
+        writer.vat(vat_id).clist.add(f"ko{1000 + n}", "o+1", counted=False)  # its own export
+    exporter, importers = "v1", ["v7", "v150"]
+    kref = "ko1001"  # v1's export, imported by two of the 300
+    for vat_id in importers:
+        writer.vat(vat_id).clist.add(kref, "o-50", counted=True)
+    writer.flush()
+
+    keeper = KernelKeeper(kv)
+    assert keeper.importers_of(kref) == sorted(importers)
+    assert keeper.importers_of("ko1002") == []
+    assert keeper._clists == {}, "no c-list was loaded to answer"
+    assert exporter not in keeper.importers_of(kref)  # an export is not an import
+    crank(kv, keeper)
+    keeper.vat("v9").clist.add(kref, "o-51", counted=False)
+    keeper.vat("v7").clist.delete(kref)
+    assert keeper.importers_of(kref) == ["v150", "v9"]
+    abort(kv, keeper)
+    assert keeper.importers_of(kref) == sorted(importers)
+
+
+def test_a_refcount_going_below_zero_is_a_kernel_panic_naming_the_kref(kv):
+    keeper = KernelKeeper(kv)
+    ko = keeper.allocate_object("v1")
+    kp = keeper.allocate_promise(None)
+    for kref in (ko, kp):
+        with pytest.raises(KernelPanic, match=rf"refcount of {kref} went below zero"):
+            keeper.refcounts.decref(kref)
+
+
+def test_a_send_into_a_forwarding_cycle_rejects_naming_the_cycle(kv):
+    keeper = KernelKeeper(kv)
+    kp1, kp2, kp3 = (keeper.allocate_promise(None) for _ in range(3))
+    promises = Promises(keeper, has_worker=lambda vat_id: True)
+
+    def forward(kpid, to):
+        keeper.set_resolution(kpid, False, {"body": '{"@qclass":"slot","index":0}', "slots": [to]})
+
+    forward(kp1, kp2)
+    forward(kp2, kp3)
+    forward(kp3, kp1)
+    verdict, reason = promises.route(kp1)
+    assert verdict == "reject"
+    assert f"promise forwarding cycle: {kp1} -> {kp2} -> {kp3} -> {kp1}" in reason["body"]
+    forward(kp3, kp3)  # a promise forwarded to itself
+    assert "forwarding cycle" in promises.route(kp3)[1]["body"]

@@ -198,6 +198,65 @@ async def test_a_vat_that_hangs_in_build_root_object_fails_clearly(anyio_backend
         kernel.audit()
 
 
+def stalling_after_start(factory, started):
+    """A worker factory whose workers stall once their first delivery has run:
+    the new code's build_root_object ran, and the crank is still open."""
+    made = []
+
+    class Stalling:
+        validate_bundle = factory.validate_bundle
+
+        def make(self, spec, syscall):
+            worker = factory.make(spec, syscall)
+            made.append(worker)
+            deliver = worker.deliver
+
+            async def stall(delivery):
+                await deliver(delivery)
+                started.set()
+                await anyio.sleep_forever()
+
+            worker.deliver = stall
+            return worker
+
+    return Stalling(), made
+
+
+async def test_cancelling_restart_vat_mid_start_undoes_the_crank_worker_included(
+    anyio_backend, config, tmp_path
+):
+    (tmp_path / "v2.py").write_text(STATEFUL_V2)
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        await bump_everyone(kernel)
+        bob = kernel.vat_id("bob")
+        old_worker = kernel.workers[bob]
+        factory = kernel._worker_factory
+        started = anyio.Event()
+        kernel._worker_factory, made = stalling_after_start(factory, started)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(kernel.restart_vat, "bob", str(tmp_path / "v2.py"))
+            await started.wait()  # v2's build_root_object has run
+            tg.cancel_scope.cancel()
+        kernel._worker_factory = factory
+        [new_worker] = made
+        assert new_worker._stopped, "the new incarnation's task is not left behind"
+        assert kernel.workers[bob] is old_worker
+        state = kernel.dump()
+        assert state[f"{bob}.incarnation"] == "0"
+        kernel.audit()
+        # The old code answers, over the old state; the upgrade is still queued
+        # (nothing lost) and happens, whole, at the next run.
+        await kernel.run()
+        assert await kernel.call("bob", "report") == {
+            "version": 2,
+            "count": 2,
+            "calls": 0,  # ephemeral: fresh in the new incarnation
+            "params": {},
+        }
+        kernel.audit()
+
+
 async def test_restart_vat_reuses_the_current_bundle_and_parameters(anyio_backend, config):
     async with vatrt.open_kernel(config) as kernel:
         await kernel.run()

@@ -66,7 +66,7 @@ class KernelKeeper:
         self._importers: dict[str, set[str]] | None = None
         # In a crank, what each thing it changed was before (None: absent), by key:
         # a kref (a copy of its record), a counter's name (its value), ("c", vat,
-        # key) for a c-list entry, ("q", n) for a run-queue slot, _BOUNDS.
+        # key) for a c-list entry, ("q", n) for a popped run-queue event, _BOUNDS.
         self._undo: dict[Any, Any] | None = None
 
     # -- vats --------------------------------------------------------------------
@@ -109,7 +109,7 @@ class KernelKeeper:
         return [v for v in (self.vat_id_of(n) for n in self.vat_names()) if v is not None]
 
     def is_live_vat(self, vat_id: str) -> bool:
-        return self.kv.get(f"{vat_id}.options") is not None
+        return self.vat(vat_id).is_live()
 
     # -- kernel-wide keys --------------------------------------------------------
 
@@ -475,36 +475,33 @@ class KernelKeeper:
         }
         return events
 
-    def _queue_slot(self, n: int) -> tuple[dict[int, dict[str, Any]], list[int]]:
-        """The run-queue, about to change slot `n` (journalled)."""
-        events = self._events
-        if events is None:
-            events = self._load_run_queue()
-        bounds: list[int] = self._run_queue_bounds  # type: ignore[assignment]
-        undo = self._undo
-        if undo is not None:
-            if _BOUNDS not in undo:
-                undo[_BOUNDS] = (bounds[0], bounds[1])
-            if ("q", n) not in undo:
-                undo["q", n] = events.get(n)
-        return events, bounds
+    # A crank's journal of the run-queue is its bounds before the crank first
+    # moved them and the events it popped: on abort, whatever lies outside the
+    # old bounds was pushed by the crank and goes, and what was popped comes back.
 
-    def push_event(self, event: dict[str, Any]) -> None:
+    def _bounds_for_change(self) -> list[int]:
+        """The run-queue's [head, tail), about to change (journalled)."""
         if self._events is None:
             self._load_run_queue()
-        tail = self._run_queue_bounds[1]  # type: ignore[index]
-        events, bounds = self._queue_slot(tail)
-        events[tail] = event
+        bounds: list[int] = self._run_queue_bounds  # type: ignore[assignment]
+        undo = self._undo
+        if undo is not None and _BOUNDS not in undo:
+            undo[_BOUNDS] = (bounds[0], bounds[1])
+        return bounds
+
+    def push_event(self, event: dict[str, Any]) -> None:
+        bounds = self._bounds_for_change()
+        tail = bounds[1]
+        self._events[tail] = event  # type: ignore[index]
         self._unflushed.add(tail)
         bounds[1] = tail + 1
 
     def push_events_first(self, events: list[dict[str, Any]]) -> None:
         """Put `events` at the head of the run-queue, in order, before everything queued."""
+        bounds = self._bounds_for_change()
+        queued: dict[int, dict[str, Any]] = self._events  # type: ignore[assignment]
         for event in reversed(events):
-            if self._events is None:
-                self._load_run_queue()
-            position = self._run_queue_bounds[0] - 1  # type: ignore[index]
-            queued, bounds = self._queue_slot(position)
+            position = bounds[0] - 1
             queued[position] = event
             self._unflushed.add(position)
             bounds[0] = position
@@ -515,9 +512,12 @@ class KernelKeeper:
         head, tail = self._run_queue_bounds  # type: ignore[misc]
         if head >= tail:
             return None
-        events, bounds = self._queue_slot(head)
+        bounds = self._bounds_for_change()
         bounds[0] = head + 1
-        return events.pop(head)
+        event = self._events.pop(head)  # type: ignore[union-attr]
+        if self._undo is not None:
+            self._undo["q", head] = event
+        return event
 
     def run_queue_length(self) -> int:
         if self._events is None:
@@ -572,13 +572,9 @@ class KernelKeeper:
                     _, vat_id, entry_key = key
                     self._clist_write(vat_id, self._clists[vat_id], entry_key, before)
                 elif key is _BOUNDS:
-                    self._run_queue_bounds[0], self._run_queue_bounds[1] = before  # type: ignore[index]
+                    self._restore_bounds(before)
                 else:
-                    events: dict[int, dict[str, Any]] = self._events  # type: ignore[assignment]
-                    if before is None:
-                        events.pop(key[1], None)
-                    else:
-                        events[key[1]] = before
+                    self._events[key[1]] = before  # type: ignore[index]
             elif key in _COUNTERS:
                 counters[key] = before
             elif before is None:
@@ -586,6 +582,15 @@ class KernelKeeper:
             else:
                 before.restore()
                 records[key] = before
+
+    def _restore_bounds(self, before: tuple[int, int]) -> None:
+        """Forget what the crank pushed: everything outside the bounds it began with."""
+        events: dict[int, dict[str, Any]] = self._events  # type: ignore[assignment]
+        bounds: list[int] = self._run_queue_bounds  # type: ignore[assignment]
+        head, tail = before
+        for n in [*range(min(bounds[0], head), head), *range(tail, max(bounds[1], tail))]:
+            events.pop(n, None)
+        bounds[0], bounds[1] = head, tail
 
     # -- write-back --------------------------------------------------------------
 
