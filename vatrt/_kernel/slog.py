@@ -23,7 +23,3 @@ class Slog:
         if self._sink is not None:
             record["time"] = round(time.perf_counter() - self._start, 6)
             self._sink.write(orjson.dumps(record) + b"\n")
-
-    def close(self) -> None:
-        if self._sink is not None:
-            self._sink.flush()
