@@ -493,6 +493,23 @@ async def test_an_unknown_option_is_refused(anyio_backend, config):
         kernel.audit()
 
 
+@pytest.mark.parametrize("reap_interval", [0, -1, True, 2.5, "10"])
+async def test_a_reap_interval_the_config_would_refuse_is_refused_at_create(
+    anyio_backend, config, reap_interval
+):
+    async with vatrt.open_kernel(config) as kernel:
+        await booted(kernel)
+        await kernel.collect_garbage()
+        before = refcounts(kernel)
+        result = await kernel.call(
+            "driver", "create", "bob", "v1", None, reap_interval=reap_interval
+        )
+        assert "reap_interval must be an int >= 1" in result["error"]
+        assert refcounts(kernel) == before
+        assert "bob" not in kernel.vat_names()
+        kernel.audit()
+
+
 async def test_a_bundle_argument_that_is_not_a_bundle_is_refused(anyio_backend, config):
     async with vatrt.open_kernel(config) as kernel:
         await booted(kernel)

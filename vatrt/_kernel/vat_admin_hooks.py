@@ -175,10 +175,12 @@ class VatAdminHooks:
         if name in RESERVED_VAT_NAMES or keeper.vat_id_of(name) is not None:
             raise HookError(f"create_vat: vat name {name!r} is taken", "ValueError")
         critical = options.get("critical", False)
-        reap_interval = options.get("reap_interval") or self._default_reap_interval
+        reap_interval = options.get("reap_interval")
+        if reap_interval is None:
+            reap_interval = self._default_reap_interval
         if not isinstance(critical, bool):
             raise HookError("create_vat: critical must be True or False", "TypeError")
-        if not isinstance(reap_interval, int) or reap_interval < 1:
+        if type(reap_interval) is not int or reap_interval < 1:  # True is not an interval
             raise HookError("create_vat: reap_interval must be an int >= 1", "TypeError")
         vat_options = {
             "name": name,
