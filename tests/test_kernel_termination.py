@@ -32,6 +32,7 @@ def build_root_object(vat_powers, vat_parameters, baggage):
 VICTIM = """
 from vatrt.vat import E, Far, make_promise_kit
 from vatrt._liveslots.far import current   # only a broken vat does this: tests use it to misbehave
+from vatrt._protocol import Msg, Resolution, Resolve, Send
 
 def build_root_object(vat_powers, vat_parameters, baggage):
     state = {"pending": None}
@@ -52,12 +53,12 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             vat_powers.exit_vat_with_failure(reason)
         def illegal_after_send(self, counter):
             E.sendonly(counter).bump()
-            bogus = {"methargs": {"body": "[]", "slots": []}, "result": None}
-            current.liveslots.syscall(["send", "o-999", bogus])
+            bogus = Msg({"body": "[]", "slots": []}, None)
+            current.liveslots.syscall(Send("o-999", bogus))
         def swallow_illegal(self):
             try:
-                never_had = ["p-12345", False, {"body": "1", "slots": []}]
-                current.liveslots.syscall(["resolve", [never_had]])
+                never_had = Resolution("p-12345", False, {"body": "1", "slots": []})
+                current.liveslots.syscall(Resolve([never_had]))
             except Exception:
                 return "swallowed"
     return Far("Victim", Victim())

@@ -12,17 +12,35 @@ from vatrt._liveslots.durable import Baggage, make_baggage
 from vatrt._liveslots.liveslots import LiveSlots
 from vatrt._liveslots.promises import Microtasks
 from vatrt._marshal import RemoteError, decode, encode
+from vatrt._protocol import (
+    OK,
+    BringOutYourDead,
+    DropExports,
+    Failed,
+    Message,
+    Msg,
+    Notify,
+    Resolution,
+    RetireExports,
+    StartVat,
+    decode_syscall,
+)
+from vatrt._protocol import encode as encode_record
 from vatrt.vat import E, Far, Presence, VatPromise, durable_kind, make_promise_kit
 
 
 class FakeKernel:
-    """The `syscall` function: records every syscall, answers vatstore calls from a dict."""
+    """The `syscall` function: records every syscall as its wire list (through the
+    codec, which must round-trip it), answers vatstore calls from a dict."""
 
     def __init__(self, vatstore=None):
         self.syscalls = []
         self.vatstore = {} if vatstore is None else vatstore
 
-    def __call__(self, vso):
+    def __call__(self, record):
+        frame = encode_record(record)
+        assert decode_syscall(frame) == record
+        vso = orjson.loads(frame)
         self.syscalls.append(vso)
         kind = vso[0]
         if kind == "vatstoreGet":
@@ -48,7 +66,7 @@ def capdata(value):
 
 
 def message(method, *args, result="p-1", target="o+0"):
-    return ["message", target, {"methargs": capdata([method, list(args)]), "result": result}]
+    return Message(target, Msg(capdata([method, list(args)]), result))
 
 
 def resolution(kernel, vpid):
@@ -61,7 +79,7 @@ def resolution(kernel, vpid):
 def start(build, kernel=None):
     kernel = kernel or FakeKernel()
     ls = LiveSlots(kernel, build, make_baggage)
-    assert ls.dispatch(["startVat", capdata(None)]) == ["ok"]
+    assert ls.dispatch(StartVat(capdata(None))) == OK
     kernel.syscalls.clear()
     return kernel, ls
 
@@ -141,26 +159,26 @@ def build_root(vat_powers, vat_parameters, baggage):
 
 def test_a_method_result_is_resolved_with_its_marshalled_value():
     kernel, ls = start(build_root)
-    assert ls.dispatch(message("double", 21)) == ["ok"]
+    assert ls.dispatch(message("double", 21)) == OK
     assert kernel.syscalls == [["resolve", [["p-1", False, {"body": "42", "slots": []}]]]]
 
 
 def test_a_message_with_no_result_makes_no_syscall():
     kernel, ls = start(build_root)
-    assert ls.dispatch(message("double", 21, result=None)) == ["ok"]
+    assert ls.dispatch(message("double", 21, result=None)) == OK
     assert kernel.syscalls == []
 
 
 def test_keyword_arguments_reach_the_method():
     kernel, ls = start(build_root)
     methargs = capdata(["double", [], {"n": 5}])
-    ls.dispatch(["message", "o+0", {"methargs": methargs, "result": "p-1"}])
+    ls.dispatch(Message("o+0", Msg(methargs, "p-1")))
     assert resolution(kernel, "p-1") == (False, 10)
 
 
 def test_a_method_that_raises_rejects_with_an_error_naming_it():
     kernel, ls = start(build_root)
-    assert ls.dispatch(message("fail")) == ["ok"]
+    assert ls.dispatch(message("fail")) == OK
     [[kind, [[vpid, rejected, data]]]] = kernel.syscalls
     assert (kind, vpid, rejected) == ("resolve", "p-1", True)
     assert orjson.loads(data["body"]) == {
@@ -173,7 +191,7 @@ def test_a_method_that_raises_rejects_with_an_error_naming_it():
 @pytest.mark.parametrize("method", ["exit_process", "exit_process_later"])
 def test_a_method_that_calls_sys_exit_rejects_like_any_other_exception(method):
     kernel, ls = start(build_root)
-    assert ls.dispatch(message(method)) == ["ok"]
+    assert ls.dispatch(message(method)) == OK
     rejected, error = resolution(kernel, "p-1")
     assert rejected
     assert error.name == "SystemExit"
@@ -182,7 +200,7 @@ def test_a_method_that_calls_sys_exit_rejects_like_any_other_exception(method):
 @pytest.mark.parametrize("method", ["nothing_here", "_private", "__class__"])
 def test_a_missing_or_private_method_rejects_naming_it(method):
     kernel, ls = start(build_root)
-    assert ls.dispatch(message(method)) == ["ok"]
+    assert ls.dispatch(message(method)) == OK
     rejected, error = resolution(kernel, "p-1")
     assert rejected
     assert error.name == "TypeError"
@@ -210,15 +228,15 @@ def test_each_returned_far_object_is_exported_with_a_vref_of_its_own():
 def test_a_message_to_an_unknown_export_is_fatal():
     _, ls = start(build_root)
     result = ls.dispatch(message("double", 1, target="o+99"))
-    assert result[0] == "error"
-    assert "o+99" in result[1]
+    assert type(result) is Failed
+    assert "o+99" in result.why
 
 
 def test_an_unknown_delivery_type_is_fatal():
     _, ls = start(build_root)
-    result = ls.dispatch(["teleport"])
-    assert result[0] == "error"
-    assert "'teleport'" in result[1]
+    result = ls.dispatch(["teleport"])  # not a delivery record at all
+    assert type(result) is Failed
+    assert "'teleport'" in result.why
 
 
 # -- eventual sends and awaiting ------------------------------------------------------
@@ -232,7 +250,7 @@ def test_an_await_sends_subscribes_and_resumes_on_notify():
         ["subscribe", "p+1"],
     ]
     kernel.syscalls.clear()
-    assert ls.dispatch(["notify", [["p+1", False, capdata(41)]]]) == ["ok"]
+    assert ls.dispatch(Notify([Resolution("p+1", False, capdata(41))])) == OK
     assert kernel.syscalls == [["resolve", [["p-1", False, {"body": "42", "slots": []}]]]]
 
 
@@ -240,7 +258,7 @@ def test_a_rejected_notify_raises_remote_error_with_its_name_in_the_awaiting_met
     kernel, ls = start(build_root)
     ls.dispatch(message("ask_safely", Presence("o-50", "Peer")))
     [send] = kernel.of("send")
-    ls.dispatch(["notify", [[send[2]["result"], True, capdata(KeyError("gone"))]]])
+    ls.dispatch(Notify([Resolution(send[2]["result"], True, capdata(KeyError("gone")))]))
     assert resolution(kernel, "p-1") == (False, ["caught", "KeyError", "'gone'"])
 
 
@@ -327,7 +345,7 @@ class Waiter:
 @pytest.mark.parametrize("method", ["sleep_zero", "sleep_one", "tick", "bare", "return_sleep"])
 def test_awaiting_anything_but_a_vat_promise_rejects_saying_a_vat_has_no_clock(method):
     kernel, ls = start(lambda *_: Far("Waiter", Waiter()))
-    assert ls.dispatch(message(method)) == ["ok"]
+    assert ls.dispatch(message(method)) == OK
     rejected, error = resolution(kernel, "p-1")
     assert rejected
     assert error.name == "TypeError"
@@ -359,7 +377,7 @@ def test_build_root_object_gets_its_parameters_and_its_root_is_o_plus_0():
     kernel = FakeKernel()
     ls = LiveSlots(kernel, build, make_baggage)
     params = {"n": 1, "peer": Presence("o-7", "Peer")}
-    assert ls.dispatch(["startVat", capdata(params)]) == ["ok"]
+    assert ls.dispatch(StartVat(capdata(params))) == OK
     [(got, baggage_type)] = seen
     assert got["n"] == 1
     assert (got["peer"].vref, got["peer"].iface) == ("o-7", "Peer")
@@ -380,18 +398,18 @@ def test_an_async_build_root_object_is_driven_to_its_end():
 def test_a_build_root_object_that_returns_a_non_far_is_an_error():
     kernel = FakeKernel()
     ls = LiveSlots(kernel, lambda *a: {"not": "far"}, make_baggage)
-    result = ls.dispatch(["startVat", capdata(None)])
-    assert result[0] == "error"
-    assert "must return a Far object, not dict" in result[1]
+    result = ls.dispatch(StartVat(capdata(None)))
+    assert type(result) is Failed
+    assert "must return a Far object, not dict" in result.why
 
 
 def test_a_build_root_object_that_raises_is_an_error_naming_the_exception():
     def build(*_):
         raise LookupError("no such thing")
 
-    result = LiveSlots(FakeKernel(), build, make_baggage).dispatch(["startVat", capdata(None)])
-    assert result[0] == "error"
-    assert "LookupError: no such thing" in result[1]
+    result = LiveSlots(FakeKernel(), build, make_baggage).dispatch(StartVat(capdata(None)))
+    assert type(result) is Failed
+    assert "LookupError: no such thing" in result.why
 
 
 def test_exit_vat_makes_an_exit_syscall_once():
@@ -414,17 +432,17 @@ def test_a_dropped_presence_is_reported_at_bring_out_your_dead():
     kernel, ls = start(build_root)
     ls.dispatch(message("keep", Presence("o-51", "P"), result=None))
     ls.dispatch(message("keep", Presence("o-50", "P"), result=None))
-    ls.dispatch(["bringOutYourDead"])
+    ls.dispatch(BringOutYourDead())
     assert kernel.kernel_syscalls() == []  # the vat still holds both
     ls.dispatch(message("drop", result=None))
     gc.collect()
-    ls.dispatch(["bringOutYourDead"])
+    ls.dispatch(BringOutYourDead())
     assert kernel.kernel_syscalls() == [
         ["dropImports", ["o-50", "o-51"]],
         ["retireImports", ["o-50", "o-51"]],
     ]
     kernel.syscalls.clear()
-    ls.dispatch(["bringOutYourDead"])
+    ls.dispatch(BringOutYourDead())
     assert kernel.kernel_syscalls() == []  # reported once
 
 
@@ -440,11 +458,11 @@ def test_a_dropped_export_is_retired_once_the_vat_lets_go_of_it():
     ls.dispatch(message("make"))
     [vref] = kernel.syscalls[0][1][0][2]["slots"]
     kernel.syscalls.clear()
-    ls.dispatch(["dropExports", [vref]])
-    ls.dispatch(["bringOutYourDead"])
+    ls.dispatch(DropExports([vref]))
+    ls.dispatch(BringOutYourDead())
     assert kernel.kernel_syscalls() == []  # the vat still holds it
     ls.dispatch(message("drop", result=None))
-    ls.dispatch(["bringOutYourDead"])
+    ls.dispatch(BringOutYourDead())
     assert kernel.kernel_syscalls() == [["retireExports", [vref]]]
 
 
@@ -454,7 +472,7 @@ def test_an_export_the_kernel_still_reaches_is_kept_alive():
     ls.dispatch(message("drop", result=None))
     gc.collect()
     kernel.syscalls.clear()
-    ls.dispatch(["bringOutYourDead"])
+    ls.dispatch(BringOutYourDead())
     assert kernel.kernel_syscalls() == []
     ls.dispatch(message("double", 1, target="o+1"))
     assert resolution(kernel, "p-1") == (False, 2)
@@ -462,12 +480,12 @@ def test_an_export_the_kernel_still_reaches_is_kept_alive():
 
 def test_the_root_object_is_never_dropped():
     kernel, ls = start(build_root)
-    ls.dispatch(["dropExports", ["o+0"]])
-    ls.dispatch(["retireExports", ["o+0"]])
+    ls.dispatch(DropExports(["o+0"]))
+    ls.dispatch(RetireExports(["o+0"]))
     gc.collect()
-    ls.dispatch(["bringOutYourDead"])
+    ls.dispatch(BringOutYourDead())
     assert kernel.kernel_syscalls() == []
-    assert ls.dispatch(message("double", 2)) == ["ok"]
+    assert ls.dispatch(message("double", 2)) == OK
     assert resolution(kernel, "p-1") == (False, 4)
 
 
@@ -610,11 +628,11 @@ def test_a_presence_kept_only_in_baggage_is_not_dropped_until_its_entry_is_delet
     kernel, ls = start(build)
     ls.dispatch(message("remember", Presence("o-50", "Peer"), result=None))
     gc.collect()
-    ls.dispatch(["bringOutYourDead"])
+    ls.dispatch(BringOutYourDead())
     assert kernel.kernel_syscalls() == []  # baggage still refers to it
     ls.dispatch(message("forget", result=None))
     gc.collect()
-    ls.dispatch(["bringOutYourDead"])
+    ls.dispatch(BringOutYourDead())
     assert kernel.kernel_syscalls() == [["dropImports", ["o-50"]], ["retireImports", ["o-50"]]]
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from .._protocol import Delivery, Syscall
+
 
 @attrs.frozen
 class Rollback:
@@ -37,9 +39,9 @@ class CrankInFlight:
         self.started = 0.0
         self.awaits = False  # its event starts a worker: the kernel's task runs it
         self.vat_id: str | None = None
-        self.delivery: list[Any] | None = None
+        self.delivery: Delivery | None = None
         self.worker: Any = None  # the `Worker` it was handed to
-        self.recording: list[list[Any]] | None = None
+        self.recording: list[tuple[Syscall, Any]] | None = None
 
 
 class RunState:

@@ -20,6 +20,24 @@ from anyio.abc import TaskGroup
 
 from .._crash import crash_point
 from .._marshal import CapData, data_capdata, decode, encode, error_capdata
+from .._protocol import (
+    Answer,
+    BringOutYourDead,
+    Delivery,
+    DropExports,
+    Failed,
+    Message,
+    Msg,
+    Notify,
+    Ok,
+    Resolution,
+    RetireExports,
+    RetireImports,
+    StartVat,
+    Syscall,
+    TranscriptEntry,
+)
+from .._protocol import encode as encode_record
 from .._refs import is_object
 from .._store.kvstore import KVStore
 from .._worker.base import Worker, WorkerFactory, WorkerSpec
@@ -47,6 +65,13 @@ from .workers import WorkerTable
 _NEEDS_AWAIT: Any = object()
 # Records and run-queue entries an in-memory kernel's keeper may hold unwritten.
 _MEMORY_FLUSH_AFTER = 100_000
+_BRING_OUT_YOUR_DEAD = BringOutYourDead()
+# A GC event's kind -> its delivery.
+_GC_DELIVERIES: dict[str, type[DropExports | RetireExports | RetireImports]] = {
+    "dropExports": DropExports,
+    "retireExports": RetireExports,
+    "retireImports": RetireImports,
+}
 
 
 @attrs.frozen
@@ -195,7 +220,7 @@ class Kernel:
         spec = WorkerSpec(vat_id, vat.name(), incarnation, source, filename)
         handle = self.syscalls.handle
 
-        def syscall(vso: list[Any]) -> Any:
+        def syscall(vso: Syscall) -> Any:
             return handle(vat_id, vso)
 
         worker = self._worker_factory.make(spec, syscall)
@@ -215,12 +240,11 @@ class Kernel:
         await self._start_worker(vat_id, incarnation, bundle_id)
         clist = self.keeper.vat(vat_id).clist
         vat_params = clist.capdata_to_vat(parameters) if parameters is not None else None
-        delivery = [
-            "startVat",
+        delivery = StartVat(
             vat_params if vat_params is not None else data_capdata(None),
             inherited_imports,
             self._powers_for(vat_id),
-        ]
+        )
         return await self._deliver(vat_id, delivery)
 
     # -- the crank loop -----------------------------------------------------------------
@@ -365,7 +389,7 @@ class Kernel:
             raise run.error
         return run.next
 
-    def _carry_on(self, answer: list[Any]) -> None:
+    def _carry_on(self, answer: Answer) -> None:
         """In the vat's task that just delivered: the kernel's work up to the next
         delivery, which goes to its vat with the baton; or the baton goes back."""
         run = self._baton_run
@@ -450,9 +474,9 @@ class Kernel:
             return self._prepare_notify(event)
         if kind == "bringOutYourDead":
             vat_id = event["vatID"]
-            return (vat_id, ["bringOutYourDead"]) if self.workers.has(vat_id) else None
+            return (vat_id, _BRING_OUT_YOUR_DEAD) if self.workers.has(vat_id) else None
         if kind == "gc":
-            return event["vatID"], [event["kind"], event["vrefs"]]
+            return event["vatID"], _GC_DELIVERIES[event["kind"]](event["vrefs"])
         if kind in ("startVat", "upgradeVat"):
             return _NEEDS_AWAIT
         if kind == "terminateVat":
@@ -476,7 +500,7 @@ class Kernel:
 
     # -- deliveries ---------------------------------------------------------------------
 
-    async def _deliver(self, vat_id: str, delivery: list[Any]) -> Fatal | None:
+    async def _deliver(self, vat_id: str, delivery: Delivery) -> Fatal | None:
         """Deliver from the kernel's task (starting a vat, an upgrade): the vat's
         verdict, ``(vat, why)`` if the delivery was fatal."""
         worker = self.workers[vat_id]
@@ -488,7 +512,7 @@ class Kernel:
             raise
         return self._delivery_ends(vat_id, delivery, result, recording)
 
-    def _delivery_begins(self, vat_id: str, delivery: list[Any]) -> list[list[Any]] | None:
+    def _delivery_begins(self, vat_id: str, delivery: Delivery) -> list[tuple[Syscall, Any]] | None:
         if self.slog.enabled:
             self.slog.write({"type": "deliver", "vatID": vat_id, "delivery": delivery})
         recording = self.syscalls.recording = [] if self.kv.keeps_transcripts else None
@@ -497,25 +521,25 @@ class Kernel:
     def _delivery_ends(
         self,
         vat_id: str,
-        delivery: list[Any],
-        result: list[Any],
-        recording: list[list[Any]] | None,
+        delivery: Delivery,
+        result: Answer,
+        recording: list[tuple[Syscall, Any]] | None,
     ) -> Fatal | None:
         self.syscalls.recording = None
         self.deliveries += 1
         why, exit_request = self.syscalls.verdict(vat_id)
-        if why is None and result[0] != "ok":
-            why = result[1]
+        if why is None and type(result) is not Ok:
+            why = result.why if type(result) is Failed else f"not an answer: {result!r}"
         if why is not None:
             return vat_id, why
         vat = self.keeper.vat(vat_id)
         if recording is not None:
-            vat.record_delivery(delivery, recording)
+            vat.record_delivery(encode_record(TranscriptEntry(delivery, recording)).decode())
         if exit_request is not None:
             failure, info = exit_request
             terminate_vat(self.keeper, self._ops, vat_id, failure=failure, reason=info)
             return None
-        if delivery[0] in ("message", "notify") and vat.count_down_to_reap():
+        if type(delivery) in (Message, Notify) and vat.count_down_to_reap():
             self.keeper.push_event({"type": "bringOutYourDead", "vatID": vat_id})
         return None
 
@@ -531,7 +555,7 @@ class Kernel:
             self.hooks.vat_started(vat_id)
         return fatal
 
-    def _prepare_send(self, event: dict[str, Any]) -> tuple[str, list[Any]] | None:
+    def _prepare_send(self, event: dict[str, Any]) -> tuple[str, Message] | None:
         msg = event["msg"]
         route = self.promises.route(event["target"])
         if route[0] == "reject":
@@ -554,15 +578,11 @@ class Kernel:
         if result is not None:
             vpid = clist.to_vat(result)
             self.keeper.set_decider(result, vat_id)
-        delivery = [
-            "message",
-            target_vref,
-            {"methargs": clist.capdata_to_vat(msg["methargs"]), "result": vpid},
-        ]
+        delivery = Message(target_vref, Msg(clist.capdata_to_vat(msg["methargs"]), vpid))
         self.refcounts.decref_all(event_krefs(event))
         return vat_id, delivery
 
-    def _prepare_notify(self, event: dict[str, Any]) -> tuple[str, list[Any]] | None:
+    def _prepare_notify(self, event: dict[str, Any]) -> tuple[str, Notify] | None:
         vat_id, kpid = event["vatID"], event["kpid"]
         clist = self.keeper.vat(vat_id).clist
         vpid = clist.vref_of(kpid) if self.workers.has(vat_id) else None
@@ -573,7 +593,7 @@ class Kernel:
         data = clist.capdata_to_vat(self.keeper.promise_data(kpid))
         clist.delete(kpid)  # the vat forgets a promise once it hears its resolution
         self.refcounts.decref_all(event_krefs(event))
-        return vat_id, ["notify", [[vpid, state == "rejected", data]]]
+        return vat_id, Notify([Resolution(vpid, state == "rejected", data)])
 
     def panic(self, error: KernelPanic) -> None:
         """The kernel cannot go on: `run()` raises `error` from now on."""

@@ -9,8 +9,8 @@ deliveries, so replay changes nothing in it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
+from .._protocol import Failed, ProtocolError, decode_transcript_entry
 from .._worker.base import Worker
 from ..errors import ConfigError, ReplayDivergence
 from .ops import KernelOps
@@ -53,15 +53,21 @@ async def replay_vats(
         name = vat.name()
         worker = await start_worker(vat_id, vat.incarnation(), vat.source())
         for position, item in enumerate(items):
-            replay = syscalls.replaying[vat_id] = Replay(name, position, item["s"])
             try:
-                result: list[Any] = await worker.deliver(item["d"])
+                entry = decode_transcript_entry(item)
+            except ProtocolError as e:
+                raise ReplayDivergence(
+                    f"vat {name!r}: its transcript's delivery {position} is unreadable: {e}"
+                ) from None
+            replay = syscalls.replaying[vat_id] = Replay(name, position, entry.syscalls)
+            try:
+                result = await worker.deliver(entry.delivery)
             finally:
                 del syscalls.replaying[vat_id]
             replay.finish()
-            if replay.divergence is None and result[0] != "ok":
+            if replay.divergence is None and isinstance(result, Failed):
                 replay.divergence = (
-                    f"vat {name!r} failed replaying delivery {position}: {result[1]}"
+                    f"vat {name!r} failed replaying delivery {position}: {result.why}"
                 )
             if replay.divergence is not None:
                 raise ReplayDivergence(replay.divergence)

@@ -1,8 +1,9 @@
 """The slog: one JSON object per line for each crank, delivery and syscall.
 
 SwingSet's idea: enough to replay a simulation's story in a viewer. Written with
-orjson; `time` is seconds since the kernel opened (the only field that varies
-between identical runs).
+orjson; deliveries and syscalls in it are encoded by `vatrt._protocol`'s codec
+(the lists transcripts keep); `time` is seconds since the kernel opened (the only
+field that varies between identical runs).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import time
 from typing import IO, Any
 
 import orjson
+
+from .._protocol import encode
 
 
 class Slog:
@@ -22,4 +25,9 @@ class Slog:
     def write(self, record: dict[str, Any]) -> None:
         if self._sink is not None:
             record["time"] = round(time.perf_counter() - self._start, 6)
-            self._sink.write(orjson.dumps(record) + b"\n")
+            self._sink.write(orjson.dumps(record, default=_record) + b"\n")
+
+
+def _record(value: Any) -> orjson.Fragment:
+    """A delivery or syscall record (what orjson does not know), as the codec writes it."""
+    return orjson.Fragment(encode(value))

@@ -1,10 +1,10 @@
 """What a vat may ask of the kernel during a delivery, and the checks on each ask.
 
-A syscall arrives as a JSON-able list (``["send", target, msg]``, ...) in vrefs;
-the handler translates it through the vat's c-list and applies it to kernel
-state inside the current crank. An illegal syscall raises `IllegalSyscall` into
-the vat and is also recorded, so the crank is rolled back and the vat terminated
-even if vat code swallows the exception.
+A syscall arrives as a record of `vatrt._protocol` (`Send`, `Resolve`, ...) in
+vrefs; the handler, dispatching on its type, translates it through the vat's
+c-list and applies it to kernel state inside the current crank. An illegal
+syscall raises `IllegalSyscall` into the vat and is also recorded, so the crank
+is rolled back and the vat terminated even if vat code swallows the exception.
 """
 
 from __future__ import annotations
@@ -12,9 +12,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from .._marshal import CapData
+from .._protocol import (
+    CallKernelHook,
+    DropImports,
+    Exit,
+    Resolve,
+    RetireExports,
+    RetireImports,
+    Send,
+    Subscribe,
+    Syscall,
+    VatstoreDelete,
+    VatstoreGet,
+    VatstoreGetKeys,
+    VatstoreSet,
+    encode,
+)
 from .._refs import is_object
 from .ops import KernelOps
 from .state.clist import IllegalSyscall
@@ -27,28 +41,28 @@ class Replay:
     """One delivery's recorded syscalls: each live syscall must match the next one,
     and gets the recorded result (kernel state is already past this delivery)."""
 
-    def __init__(self, vat_name: str, position: int, syscalls: list[list[Any]]) -> None:
+    def __init__(self, vat_name: str, position: int, syscalls: list[tuple[Syscall, Any]]) -> None:
         self.vat_name = vat_name
         self.position = position
-        self.expected = syscalls
+        self.expected = syscalls  # decoded from the transcript by the codec
         self.index = 0
         self.divergence: str | None = None
 
-    def next(self, vso: list[Any]) -> Any:
-        got = orjson.loads(orjson.dumps(vso))
+    def next(self, vso: Syscall) -> Any:
         if self.index >= len(self.expected):
-            return self._diverged(f"expected no more syscalls, got {got}")
+            return self._diverged(f"expected no more syscalls, got {_wire(vso)}")
         want, result = self.expected[self.index]
         self.index += 1
-        if got != want:
-            return self._diverged(f"expected {want}, got {got}")
+        if vso != want:  # records compare field by field
+            return self._diverged(f"expected {_wire(want)}, got {_wire(vso)}")
         return result
 
     def finish(self) -> None:
         if self.divergence is None and self.index < len(self.expected):
             self.divergence = (
                 f"vat {self.vat_name!r} diverged from its transcript at delivery "
-                f"{self.position}: expected {self.expected[self.index][0]}, got no syscall"
+                f"{self.position}: expected {_wire(self.expected[self.index][0])}, "
+                "got no syscall"
             )
 
     def _diverged(self, detail: str) -> Any:
@@ -77,22 +91,23 @@ class SyscallHandler:
         self.ops = ops
         self.refcounts = keeper.refcounts
         self._kernel_hook = call_kernel_hook
-        self._table: dict[str, Callable[..., Any]] = {
-            "send": self._send,
-            "subscribe": self._subscribe,
-            "resolve": self._resolve,
-            "exit": self._exit,
-            "dropImports": self._drop_imports,
-            "retireImports": self._retire_imports,
-            "retireExports": self._retire_exports,
-            "vatstoreGet": self._vatstore_get,
-            "vatstoreSet": self._vatstore_set,
-            "vatstoreDelete": self._vatstore_delete,
-            "vatstoreGetKeys": self._vatstore_get_keys,
-            "callKernelHook": self._call_kernel_hook,
+        self._table: dict[type, Callable[[str, Any], Any]] = {
+            Send: self._send,
+            Subscribe: self._subscribe,
+            Resolve: self._resolve,
+            Exit: self._exit,
+            DropImports: self._drop_imports,
+            RetireImports: self._retire_imports,
+            RetireExports: self._retire_exports,
+            VatstoreGet: self._vatstore_get,
+            VatstoreSet: self._vatstore_set,
+            VatstoreDelete: self._vatstore_delete,
+            VatstoreGetKeys: self._vatstore_get_keys,
+            CallKernelHook: self._call_kernel_hook,
         }
-        # The syscalls of the delivery under way, when its transcript is kept.
-        self.recording: list[list[Any]] | None = None
+        # The syscalls of the delivery under way and their results, when its
+        # transcript is kept.
+        self.recording: list[tuple[Syscall, Any]] | None = None
         # Vats being replayed from their transcripts: syscalls are checked, not run.
         self.replaying: dict[str, Replay] = {}
         # In a delivery: vats whose syscalls were illegal (why), and exit requests.
@@ -110,7 +125,7 @@ class SyscallHandler:
         self._exits.clear()
         self.recording = None
 
-    def handle(self, vat_id: str, vso: list[Any]) -> Any:
+    def handle(self, vat_id: str, vso: Syscall) -> Any:
         replay = self.replaying.get(vat_id)
         if replay is not None:
             return replay.next(vso)
@@ -118,14 +133,14 @@ class SyscallHandler:
         if vat_id in illegal:
             raise IllegalSyscall(f"vat {vat_id} already made an illegal syscall in this delivery")
         try:
-            handler = self._table.get(vso[0]) if vso else None
+            handler = self._table.get(type(vso))
             if handler is None:
-                raise IllegalSyscall(f"unknown syscall {vso[:1]!r}")
-            result = handler(vat_id, *vso[1:])
+                raise IllegalSyscall(f"unknown syscall {vso!r}")
+            result = handler(vat_id, vso)
         except IllegalSyscall as e:
             illegal[vat_id] = str(e)
             raise
-        except (TypeError, KeyError, ValueError, IndexError) as e:
+        except (TypeError, KeyError, ValueError, IndexError, AttributeError) as e:
             why = f"malformed syscall {vso!r}: {type(e).__name__}: {e}"
             illegal[vat_id] = why
             raise IllegalSyscall(why) from None
@@ -133,16 +148,17 @@ class SyscallHandler:
         if slog.enabled:
             slog.write({"type": "syscall", "vatID": vat_id, "syscall": vso, "result": result})
         if self.recording is not None:
-            self.recording.append([vso, result])
+            self.recording.append((vso, result))
         return result
 
     # -- messages and promises -------------------------------------------------------
 
-    def _send(self, vat_id: str, target_vref: str, msg: dict[str, Any]) -> None:
+    def _send(self, vat_id: str, send: Send) -> None:
         clist = self.keeper.vat(vat_id).clist
-        target = clist.to_kernel(target_vref)
-        methargs = clist.capdata_to_kernel(msg["methargs"])
-        result_vpid = msg["result"]
+        target = clist.to_kernel(send.target)
+        msg = send.msg
+        methargs = clist.capdata_to_kernel(msg.methargs)
+        result_vpid = msg.result
         result = None
         if result_vpid is not None:
             if not result_vpid.startswith("p+"):
@@ -157,7 +173,8 @@ class SyscallHandler:
         self.refcounts.incref_all(event_krefs(event))
         self.keeper.push_event(event)
 
-    def _subscribe(self, vat_id: str, vpid: str) -> None:
+    def _subscribe(self, vat_id: str, subscribe: Subscribe) -> None:
+        vpid = subscribe.vpid
         if vpid[0] != "p":
             raise IllegalSyscall(f"subscribe to {vpid!r}, which is not a promise")
         kpid = self.keeper.vat(vat_id).clist.to_kernel(vpid)
@@ -167,9 +184,10 @@ class SyscallHandler:
             self.refcounts.incref(kpid)
             self.keeper.push_event({"type": "notify", "vatID": vat_id, "kpid": kpid})
 
-    def _resolve(self, vat_id: str, resolutions: list[list[Any]]) -> None:
+    def _resolve(self, vat_id: str, resolve: Resolve) -> None:
         clist = self.keeper.vat(vat_id).clist
-        for vpid, rejected, data in resolutions:
+        for resolution in resolve.resolutions:
+            vpid, rejected, data = resolution.vpid, resolution.rejected, resolution.data
             kpid = clist.kref_of(vpid)
             if kpid is None or vpid[0] != "p":
                 raise IllegalSyscall(f"vat {vat_id} resolved {vpid!r}, which it does not have")
@@ -181,29 +199,29 @@ class SyscallHandler:
             self.ops.resolve(kpid, bool(rejected), kdata, vat_id)
             clist.delete(kpid)
 
-    def _exit(self, vat_id: str, failure: bool, info: CapData) -> None:
-        kdata = self.keeper.vat(vat_id).clist.capdata_to_kernel(info)
-        self._exits[vat_id] = (bool(failure), kdata)
+    def _exit(self, vat_id: str, exit: Exit) -> None:
+        kdata = self.keeper.vat(vat_id).clist.capdata_to_kernel(exit.info)
+        self._exits[vat_id] = (bool(exit.failure), kdata)
 
     # -- garbage collection -------------------------------------------------------------
 
-    def _drop_imports(self, vat_id: str, vrefs: list[str]) -> None:
+    def _drop_imports(self, vat_id: str, drop: DropImports) -> None:
         clist = self.keeper.vat(vat_id).clist
-        for vref in vrefs:
+        for vref in drop.vrefs:
             clist.drop_import(vref)
 
-    def _retire_imports(self, vat_id: str, vrefs: list[str]) -> None:
+    def _retire_imports(self, vat_id: str, retire: RetireImports) -> None:
         clist = self.keeper.vat(vat_id).clist
-        for vref in vrefs:
+        for vref in retire.vrefs:
             clist.retire_import(vref)
 
-    def _retire_exports(self, vat_id: str, vrefs: list[str]) -> None:
+    def _retire_exports(self, vat_id: str, retire: RetireExports) -> None:
         """The exporter forgot objects nobody reaches: importers that can still
         recognize them are told to retire them too."""
         keeper = self.keeper
         clist = keeper.vat(vat_id).clist
         actions = []
-        for vref in vrefs:
+        for vref in retire.vrefs:
             kref = clist.kref_of(vref)
             if kref is None or not vref.startswith("o+") or not is_object(kref):
                 raise IllegalSyscall(f"vat {vat_id} retired {vref!r}, which it does not export")
@@ -216,26 +234,38 @@ class SyscallHandler:
             self.refcounts.maybe_free.add(kref)
         keeper.add_gc_actions(actions)
 
-    def _call_kernel_hook(self, vat_id: str, name: str, args: CapData) -> list[Any]:
+    def _call_kernel_hook(self, vat_id: str, call: CallKernelHook) -> list[Any]:
         if not self.keeper.vat(vat_id).options().get("privileged"):
             raise IllegalSyscall(f"vat {vat_id} is not privileged to call kernel hooks")
-        return self._kernel_hook(vat_id, name, args)
+        return self._kernel_hook(vat_id, call.name, call.args)
 
     # -- vatstore -----------------------------------------------------------------------
 
-    def _vatstore_get(self, vat_id: str, key: str) -> str | None:
-        return self.keeper.vat(vat_id).vatstore_get(_vatstore_key(key))
+    # A record built in-process is not type-checked (only the codec checks what it
+    # decodes): vat code may hand a vatstore call anything, so the kernel checks.
 
-    def _vatstore_set(self, vat_id: str, key: str, value: str) -> None:
+    def _vatstore_get(self, vat_id: str, get: VatstoreGet) -> str | None:
+        return self.keeper.vat(vat_id).vatstore_get(_vatstore_key(get.key))
+
+    def _vatstore_set(self, vat_id: str, put: VatstoreSet) -> None:
+        value = put.value
         if not isinstance(value, str):
             raise IllegalSyscall(f"vatstore values must be str, not {type(value).__name__}")
-        self.keeper.vat(vat_id).vatstore_set(_vatstore_key(key), value)
+        self.keeper.vat(vat_id).vatstore_set(_vatstore_key(put.key), value)
 
-    def _vatstore_delete(self, vat_id: str, key: str) -> None:
-        self.keeper.vat(vat_id).vatstore_delete(_vatstore_key(key))
+    def _vatstore_delete(self, vat_id: str, delete: VatstoreDelete) -> None:
+        self.keeper.vat(vat_id).vatstore_delete(_vatstore_key(delete.key))
 
-    def _vatstore_get_keys(self, vat_id: str, prefix: str) -> list[str]:
-        return self.keeper.vat(vat_id).vatstore_keys(_vatstore_key(prefix))
+    def _vatstore_get_keys(self, vat_id: str, get_keys: VatstoreGetKeys) -> list[str]:
+        return self.keeper.vat(vat_id).vatstore_keys(_vatstore_key(get_keys.prefix))
+
+
+def _wire(vso: Any) -> str:
+    """A syscall as its transcript shows it (a divergence message quotes it)."""
+    try:
+        return encode(vso).decode()
+    except Exception:  # not encodable (a vat handed over something odd): say what it is
+        return repr(vso)
 
 
 def _vatstore_key(key: Any) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from .._marshal import CapData
+from .._protocol import SyscallFn, VatstoreDelete, VatstoreGet, VatstoreGetKeys, VatstoreSet
 from .._refs import ROOT_VREF
 from .far import FAR_ATTR
 
@@ -45,7 +46,7 @@ class DurableStore:
 
     def __init__(
         self,
-        syscall: Callable[[list[Any]], Any],
+        syscall: SyscallFn,
         marshal: Callable[[Any, str], CapData],
         unmarshal: Callable[[CapData], Any],
         remember_durable: Callable[[str, Any], None],
@@ -62,17 +63,17 @@ class DurableStore:
     # -- vatstore access ---------------------------------------------------------
 
     def get(self, key: str) -> str | None:
-        value = self._syscall(["vatstoreGet", key])
+        value = self._syscall(VatstoreGet(key))
         return value if isinstance(value, str) else None
 
     def set(self, key: str, value: str) -> None:
-        self._syscall(["vatstoreSet", key, value])
+        self._syscall(VatstoreSet(key, value))
 
     def delete(self, key: str) -> None:
-        self._syscall(["vatstoreDelete", key])
+        self._syscall(VatstoreDelete(key))
 
     def keys(self, prefix: str) -> list[str]:
-        keys: list[str] = self._syscall(["vatstoreGetKeys", prefix])
+        keys: list[str] = self._syscall(VatstoreGetKeys(prefix))
         return keys
 
     def read_value(self, key: str) -> Any:

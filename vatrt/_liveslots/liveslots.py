@@ -1,8 +1,8 @@
 """liveslots: the vat side of the kernel boundary.
 
-It turns deliveries (``["message", ...]``, ``["notify", ...]``, GC deliveries)
-into method calls on the vat's objects, and the vat's sends and resolutions into
-syscalls. It owns the vat's tables:
+It turns deliveries (`Message`, `Notify`, GC deliveries: records of
+`vatrt._protocol`) into method calls on the vat's objects, and the vat's sends
+and resolutions into syscall records. It owns the vat's tables:
 
 - exports: ``o+N`` -> the vat's Far object (held strongly while the kernel can
   reach it; after ``dropExports`` only weakly, so Python may collect it);
@@ -20,20 +20,38 @@ from __future__ import annotations
 import gc
 import types
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from .._marshal import CapData, RemoteError, decode, encode, error_capdata
+from .._protocol import (
+    OK,
+    Answer,
+    BringOutYourDead,
+    CallKernelHook,
+    Delivery,
+    DropExports,
+    DropImports,
+    Exit,
+    Failed,
+    Message,
+    Msg,
+    Notify,
+    Resolution,
+    Resolve,
+    RetireExports,
+    RetireImports,
+    Send,
+    StartVat,
+    Subscribe,
+    SyscallFn,
+)
 from .._refs import ROOT_VREF
 from .durable import VREF_ATTR, DurableStore
 from .far import Presence, current, far_iface
 from .promises import FULFILLED, REJECTED, Microtasks, VatPromise, run_coroutine
-
-Syscall = Callable[[list[Any]], Any]
-Delivery = list[Any]
-DeliveryResult = list[Any]
 
 
 class _FullCollections:
@@ -87,7 +105,7 @@ class LiveSlots:
 
     def __init__(
         self,
-        syscall: Syscall,
+        syscall: SyscallFn,
         build_root_object: Callable[..., Any],
         make_baggage: Callable[[DurableStore], Any] | None = None,
     ) -> None:
@@ -118,53 +136,47 @@ class LiveSlots:
 
     # -- deliveries ---------------------------------------------------------------
 
-    def dispatch(self, delivery: Delivery) -> DeliveryResult:
-        """Run one delivery to quiescence: ``["ok"]``, or ``["error", why]`` if fatal."""
+    def dispatch(self, delivery: Delivery) -> Answer:
+        """Run one delivery to quiescence: `OK`, or `Failed` (why) if it is fatal."""
         current.liveslots = self
         try:
-            kind = delivery[0]
-            if kind == "message":
-                self._deliver_message(delivery[1], delivery[2])
-            elif kind == "notify":
-                self._deliver_notify(delivery[1])
-            elif kind == "dropExports":
-                self._drop_exports(delivery[1])
-            elif kind == "retireExports":
-                self._retire_exports(delivery[1])
-            elif kind == "retireImports":
-                for vref in delivery[1]:
+            if isinstance(delivery, Message):
+                self._deliver_message(delivery.target, delivery.msg)
+            elif isinstance(delivery, Notify):
+                self._deliver_notify(delivery.resolutions)
+            elif isinstance(delivery, DropExports):
+                self._drop_exports(delivery.vrefs)
+            elif isinstance(delivery, RetireExports):
+                self._retire_exports(delivery.vrefs)
+            elif isinstance(delivery, RetireImports):
+                for vref in delivery.vrefs:
                     self._imports.pop(vref, None)
-            elif kind == "bringOutYourDead":
+            elif isinstance(delivery, BringOutYourDead):
                 self._bring_out_your_dead()
-            elif kind == "startVat":
-                self._start_vat(*delivery[1:])
+            elif isinstance(delivery, StartVat):
+                self._start_vat(delivery)
             else:
-                raise VatFatal(f"unknown delivery type {kind!r}")
+                raise VatFatal(f"unknown delivery {delivery!r}")
             self.micro.run_until_quiescent()
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
             self.micro.queue.clear()
-            return ["error", f"{type(exc).__name__}: {exc}"]
+            return Failed(f"{type(exc).__name__}: {exc}")
         finally:
             current.liveslots = None
-            if delivery[0] != "bringOutYourDead":
+            if not isinstance(delivery, BringOutYourDead):
                 self._dirty_since = _FullCollections.count
-        return ["ok"]
+        return OK
 
-    def _start_vat(
-        self,
-        parameters_capdata: CapData,
-        inherited_imports: Sequence[str] = (),
-        powers_capdata: CapData | None = None,
-    ) -> None:
-        """Build the root object. `inherited_imports` are the imports an earlier
+    def _start_vat(self, start: StartVat) -> None:
+        """Build the root object. The inherited imports are those an earlier
         incarnation left in the c-list: those no durable state refers to are dropped
         at once, since nothing in this incarnation can reach them."""
-        parameters = self.unmarshal(parameters_capdata)
+        parameters = self.unmarshal(start.parameters)
         baggage = self._make_baggage(self.durable) if self._make_baggage else None
         outcome = VatPromise(self.micro)
-        granted = self.unmarshal(powers_capdata) if powers_capdata else {}
+        granted = self.unmarshal(start.powers) if start.powers else {}
         built = self._build_root_object(VatPowers(self, granted), parameters, baggage)
         if isinstance(built, types.CoroutineType):
             run_coroutine(built, outcome)
@@ -193,17 +205,17 @@ class LiveSlots:
         self._export_vref_of[id(root)] = ROOT_VREF
         unreachable = [
             vref
-            for vref in sorted(inherited_imports)
+            for vref in sorted(start.inherited_imports)
             if vref not in self._imports and not self.durable.holds(vref)
         ]
         if unreachable:
-            self.syscall(["dropImports", unreachable])
-            self.syscall(["retireImports", unreachable])
+            self.syscall(DropImports(unreachable))
+            self.syscall(RetireImports(unreachable))
 
-    def _deliver_message(self, target: str, msg: dict[str, Any]) -> None:
-        method, args, *rest = self.unmarshal(msg["methargs"])
+    def _deliver_message(self, target: str, msg: Msg) -> None:
+        method, args, *rest = self.unmarshal(msg.methargs)
         kwargs: dict[str, Any] = rest[0] if rest else {}
-        result_vpid = msg["result"]
+        result_vpid = msg.result
         result: VatPromise | None = None
         if result_vpid is not None:
             result = self._promises.get(result_vpid)
@@ -224,14 +236,14 @@ class LiveSlots:
         obj = self._export_of(target)
         self._invoke(obj, method, args, result, kwargs)
 
-    def _deliver_notify(self, resolutions: list[Any]) -> None:
-        for vpid, rejected, data in resolutions:
-            promise = self._promises.pop(vpid, None)
+    def _deliver_notify(self, resolutions: list[Resolution]) -> None:
+        for resolution in resolutions:
+            promise = self._promises.pop(resolution.vpid, None)
             if promise is None:
                 continue
             promise.vref = None
-            value = self.unmarshal(data)
-            promise._settle(REJECTED if rejected else FULFILLED, value)
+            value = self.unmarshal(resolution.data)
+            promise._settle(REJECTED if resolution.rejected else FULFILLED, value)
 
     def _invoke(
         self,
@@ -275,7 +287,7 @@ class LiveSlots:
         if this vat is upgraded before it settles."""
         vpid = result.vref
         assert vpid is not None
-        self.syscall(["resolve", [[vpid, False, self.marshal(target)]]])
+        self.syscall(Resolve([Resolution(vpid, False, self.marshal(target))]))
         self._promises.pop(vpid, None)
         result.vref = None
         result.resolve(target)
@@ -358,10 +370,10 @@ class LiveSlots:
             vpid = answer.vref = self._allocate_promise_vref()
             answer.decided_here = False
             self._promises[vpid] = answer
-        self.syscall(["send", target_vref, {"methargs": methargs, "result": vpid}])
+        self.syscall(Send(target_vref, Msg(methargs, vpid)))
         if vpid is None:
             return None
-        self.syscall(["subscribe", vpid])
+        self.syscall(Subscribe(vpid))
         if result is not None:
             result.resolve(answer)
             return result
@@ -376,12 +388,12 @@ class LiveSlots:
             data = self.marshal(promise.value)
         except TypeError as exc:
             rejected, data = True, error_capdata(str(exc), "TypeError")
-        self.syscall(["resolve", [[vpid, rejected, data]]])
+        self.syscall(Resolve([Resolution(vpid, rejected, data)]))
         self._promises.pop(vpid, None)
         promise.vref = None
 
     def call_kernel_hook(self, name: str, args: list[Any]) -> Any:
-        answer = self.syscall(["callKernelHook", name, self.marshal(args, f"{name}() arguments")])
+        answer = self.syscall(CallKernelHook(name, self.marshal(args, f"{name}() arguments")))
         if answer[0] == "error":
             raise RemoteError(answer[1], name=answer[2] if len(answer) > 2 else "Error")
         return self.unmarshal(answer[1])
@@ -390,7 +402,7 @@ class LiveSlots:
         if self.exited:
             return
         self.exited = True
-        self.syscall(["exit", failure, self.marshal(value)])
+        self.syscall(Exit(failure, self.marshal(value)))
 
     # -- marshalling ------------------------------------------------------------------
 
@@ -460,7 +472,7 @@ class LiveSlots:
             promise.vref = vref
             promise.decided_here = False
             self._promises[vref] = promise
-            self.syscall(["subscribe", vref])
+            self.syscall(Subscribe(vref))
         return promise
 
     def _import_died(self, vref: str) -> Callable[[weakref.ref[Presence]], None]:
@@ -549,14 +561,14 @@ class LiveSlots:
         # An import that durable state still refers to stays imported.
         dead_imports = [v for v in dead_imports if not self.durable.holds(v)]
         if dead_imports:
-            self.syscall(["dropImports", dead_imports])
-            self.syscall(["retireImports", dead_imports])
+            self.syscall(DropImports(dead_imports))
+            self.syscall(RetireImports(dead_imports))
         dead_exports = sorted(self._dead_exports)
         self._dead_exports.clear()
         for vref in dead_exports:
             del self._dropped_exports[vref]
         if dead_exports:
-            self.syscall(["retireExports", dead_exports])
+            self.syscall(RetireExports(dead_exports))
 
     def _is_dead_import(self, vref: str) -> bool:
         ref = self._imports.get(vref)

@@ -5,24 +5,25 @@ The kernel sees only these two protocols (anyio's ``abc`` to its backends): a
 for one incarnation of one vat. A second worker kind (a subprocess, a remote
 host) is a new factory; the kernel does not change.
 
-Deliveries and answers are JSON-able lists (``["message", vref, msg]``,
-``["ok"]`` / ``["error", why]``), and so are syscalls (``["send", vref,
-msg]``): the shapes transcripts keep, and what a worker in another process
-would frame.
+Deliveries, answers and syscalls are the records of `vatrt._protocol`: a
+worker in the kernel's process passes them as they are; one in another process
+sends them as frames made by that module's codec (the JSON lists transcripts
+keep).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 from anyio.abc import TaskGroup
 
-#: A delivery or a syscall, as a JSON-able list; an answer likewise.
-Delivery = list[Any]
-#: How a vat's syscalls reach the kernel: called during a delivery, returns the result.
-Syscall = Callable[[list[Any]], Any]
+# What crosses the boundary: records, re-exported for the worker kinds.
+from .._protocol import Answer as Answer
+from .._protocol import Delivery as Delivery
+from .._protocol import Syscall as Syscall
+from .._protocol import SyscallFn as SyscallFn
 
 
 @attrs.frozen
@@ -43,12 +44,12 @@ class Worker(Protocol):
         """Start the vat's task in `task_group`; returns once it takes deliveries."""
         ...
 
-    async def deliver(self, delivery: Delivery) -> list[Any]:
-        """Run one delivery from the caller's task; the vat's verdict:
-        ``["ok"]`` or ``["error", why]``."""
+    async def deliver(self, delivery: Delivery) -> Answer:
+        """Run one delivery from the caller's task; the vat's verdict: `OK` or
+        `Failed` (why)."""
         ...
 
-    def hand_over(self, delivery: Delivery, then: Callable[[list[Any]], None]) -> None:
+    def hand_over(self, delivery: Delivery, then: Callable[[Answer], None]) -> None:
         """Run `delivery` and call `then(answer)` from the vat's side, without
         waking the kernel's task (the kernel's baton passes with the delivery)."""
         ...
@@ -65,7 +66,7 @@ class Worker(Protocol):
 class WorkerFactory(Protocol):
     """Makes workers of one kind, and checks bundles for it at install time."""
 
-    def make(self, spec: WorkerSpec, syscall: Syscall) -> Worker:
+    def make(self, spec: WorkerSpec, syscall: SyscallFn) -> Worker:
         """A worker for `spec`, its code loaded, not started; `BundleError` if the
         bundle does not load."""
         ...

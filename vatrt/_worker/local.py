@@ -21,7 +21,6 @@ wait.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -30,7 +29,7 @@ from .._liveslots.bundle import BundleLoadError, load_build_root_object
 from .._liveslots.durable import make_baggage
 from .._liveslots.liveslots import LiveSlots
 from ..errors import BundleError
-from .base import Syscall, WorkerSpec
+from .base import Answer, Delivery, SyscallFn, WorkerSpec
 from .parking import Parker, asyncio_yield, running_trio
 
 
@@ -38,10 +37,11 @@ class LocalWorker:
     def __init__(self, liveslots: LiveSlots, name: str) -> None:
         self._liveslots = liveslots
         self._name = name
-        self._delivery: list[Any] | None = None
+        # The records go in and out as they are: nothing is encoded in-process.
+        self._delivery: Delivery | None = None
         # Set with a delivery handed over by `hand_over`: what to call with its answer.
-        self._then: Callable[[list[Any]], None] | None = None
-        self._answer: list[Any] | None = None
+        self._then: Callable[[Answer], None] | None = None
+        self._answer: Answer | None = None
         self._stopped = False
         self._scope: anyio.CancelScope | None = None
 
@@ -78,7 +78,7 @@ class LocalWorker:
                     in_a_row = 0
                     await pass_turn()  # let the host's other tasks run now and then
 
-    async def deliver(self, delivery: list[Any]) -> list[Any]:
+    async def deliver(self, delivery: Delivery) -> Answer:
         if self._stopped:
             raise RuntimeError(f"vat {self._name}: delivery to a stopped worker")
         self._answer = None  # a kernel cancelled mid-delivery left nothing to read
@@ -94,7 +94,7 @@ class LocalWorker:
             await self._kernel.park()
         return answer
 
-    def hand_over(self, delivery: list[Any], then: Callable[[list[Any]], None]) -> None:
+    def hand_over(self, delivery: Delivery, then: Callable[[Answer], None]) -> None:
         """Baton passing: run `delivery` in the vat's task, then call `then(answer)`
         there, instead of waking the kernel's task. `then` goes on with the
         kernel's work (the next crank) and may hand the next delivery to any vat,
@@ -108,7 +108,7 @@ class LocalWorker:
         """Withdraw a delivery handed over and not yet run (its crank is aborted)."""
         self._delivery = self._then = None
 
-    def _take_answer(self) -> list[Any] | None:
+    def _take_answer(self) -> Answer | None:
         answer, self._answer = self._answer, None
         return answer
 
@@ -147,7 +147,7 @@ class LocalWorkerFactory:
         except BundleLoadError as e:
             raise BundleError(str(e)) from None
 
-    def make(self, spec: WorkerSpec, syscall: Syscall) -> LocalWorker:
+    def make(self, spec: WorkerSpec, syscall: SyscallFn) -> LocalWorker:
         """A worker running the bundle as a fresh module with its own liveslots."""
         module = _module_name(spec.vat_id, spec.incarnation)
         try:

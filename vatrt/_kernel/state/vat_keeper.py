@@ -159,18 +159,18 @@ class VatKeeper:
         self.kv.set(key, str(left))
         return due
 
-    def record_delivery(self, delivery: list[Any], syscalls: list[list[Any]]) -> None:
-        """Append a delivery and its syscalls to the current incarnation's transcript."""
+    def record_delivery(self, entry: str) -> None:
+        """Append a delivery and its syscalls, encoded (`vatrt._protocol`'s
+        `TranscriptEntry`: this keeper stores it, the kernel reads it), to the
+        current incarnation's transcript."""
         key = f"{self._prefix}t.next"
         position = int(self.kv.get(key) or 0)
         self.kv.set(key, str(position + 1))
-        item = dumps({"d": delivery, "s": syscalls})
-        self.kv.append_transcript(self.vat_id, self.incarnation(), position, item)
+        self.kv.append_transcript(self.vat_id, self.incarnation(), position, entry)
 
-    def transcript(self) -> list[dict[str, Any]]:
-        """The current incarnation's deliveries and their syscalls, in order."""
-        items = self.kv.read_transcript(self.vat_id, self.incarnation())
-        return [loads(text) for text in items]
+    def transcript(self) -> list[str]:
+        """The current incarnation's transcript entries, in order, as recorded."""
+        return list(self.kv.read_transcript(self.vat_id, self.incarnation()))
 
     # -- vatstore ---------------------------------------------------------------------
 
