@@ -16,6 +16,7 @@ from .errors import ConfigError as ConfigError
 from .errors import KernelPanic as KernelPanic
 from .errors import RejectedError as RejectedError
 from .errors import ReplayDivergence as ReplayDivergence
+from .errors import StoreError as StoreError
 from .errors import UpgradeFailed as UpgradeFailed
 from .errors import VatrtError as VatrtError
 from .errors import VatTerminated as VatTerminated
@@ -32,6 +33,7 @@ __all__ = [
     "KernelStats",
     "RejectedError",
     "ReplayDivergence",
+    "StoreError",
     "UpgradeFailed",
     "UpgradeOutcome",
     "VatTerminated",

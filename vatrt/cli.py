@@ -20,7 +20,7 @@ from ._controller import open_kernel
 from ._kernel.kernel import Kernel
 from ._kernel.upgrade import UpgradeOutcome
 from ._marshal import RemoteError
-from .errors import KernelPanic, VatrtError
+from .errors import KernelPanic, StoreError, VatrtError
 
 console = Console()
 errors = Console(stderr=True)
@@ -38,6 +38,10 @@ def _run_async(backend: str, main: Callable[[], Awaitable[int]]) -> None:
     except KernelPanic as e:
         errors.print(f"[bold red]kernel panic:[/] {escape(str(e))}")
         raise SystemExit(3) from None
+    except StoreError as e:
+        # Never wrapped: the file's path and SQLite's cause stay on one line.
+        errors.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
+        raise SystemExit(2) from None
     except VatrtError as e:
         errors.print(f"[bold red]error:[/] {escape(str(e))}")
         raise SystemExit(2) from None

@@ -33,6 +33,20 @@ class ReplayDivergence(VatrtError):
     """Reopening a store, a vat's replay made other syscalls than its transcript says."""
 
 
+class StoreError(VatrtError):
+    """The kernel's store file cannot be used: not a database, corrupt, read-only,
+    full, or open in another process. `.path` is the file, `.cause` what is wrong
+    (SQLite's own words, or the lock's)."""
+
+    def __init__(self, path: str, cause: str) -> None:
+        self.path = path
+        self.cause = cause
+        super().__init__(f"store {path!r}: {cause}")
+
+    def __reduce__(self) -> tuple[type[StoreError], tuple[str, str]]:
+        return (type(self), (self.path, self.cause))
+
+
 class AuditError(VatrtError):
     """`kernel.audit()` found refcounts that do not match a recount; lists each one."""
 
