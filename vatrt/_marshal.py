@@ -8,6 +8,7 @@ is plain JSON except for a few tagged records, each a dict with the key
     {"@qclass": "tuple", "items": [...]}
     {"@qclass": "bytes", "hex": "00ff"}
     {"@qclass": "bigint", "digits": "-123..."}           # beyond 64 bits (orjson's limit)
+    {"@qclass": "bigint", "hex": "-1f..."}               # beyond BIGINT_DECIMAL_BITS
     {"@qclass": "float", "value": "NaN" | "Infinity" | "-Infinity"}
     {"@qclass": "error", "name": "ValueError", "message": "..."}
     {"@qclass": "record", "entries": [[k, v], ...]}      # a dict whose keys include "@qclass"
@@ -21,7 +22,12 @@ asks ``to_slot(value) -> (ref, iface) | None`` and, on the way back,
 ``from_slot(ref, iface)``.
 
 Anything that is not passable is a `TypeError` naming its type and where it was
-found (``args[1]['peer']``), raised at the send, not later.
+found (``args[1]['peer']``), raised at the send, not later. So is data nested
+deeper than `MAX_DEPTH` containers (lists, tuples, dicts), and cyclic data (a
+container that holds itself), which is only told apart when the depth runs out:
+the walk itself carries nothing but a depth counter. `decode` refuses a body
+nested deeper than `DECODE_MAX_DEPTH` with a `ValueError`, so no receiver meets a
+RecursionError, whatever it is sent.
 """
 
 from __future__ import annotations
@@ -56,6 +62,22 @@ class _Retain:
 RETAIN = _Retain()
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
+MAX_DEPTH = 64
+"""How deep a passable value may nest: containers (list, tuple, dict) inside each
+other, the outermost one being level 1. Every sender (a vat, the host) is held to
+it, counting from the value it marshals (a method's result, or the arguments list).
+It keeps marshalling far from Python's recursion limit and the body within
+orjson's 254 levels (a dict with an "@qclass" key takes three)."""
+
+DECODE_MAX_DEPTH = 2 * MAX_DEPTH
+"""How deep a received body may nest. Above `MAX_DEPTH`, so that what any sender
+marshalled, inside the envelopes that carry it, always decodes."""
+
+BIGINT_DECIMAL_BITS = 14_000
+"""Ints up to this many bits are written in decimal ``digits``, bigger ones in
+``hex``: Python refuses int/str conversions of over 4,300 decimal digits (it is
+quadratic), while hex conversion has no limit. Ints of any size pass."""
+
 
 class RemoteError(Exception):
     """A rejection seen by whoever awaited it.
@@ -87,19 +109,39 @@ def _where(path: str) -> str:
     return f" at {path}" if path else ""
 
 
-def encode(value: Any, to_slot: ToSlot, path: str = "") -> CapData:
-    """Marshal `value`; `path` names the root in error messages (e.g. ``"args"``)."""
+_PLAIN = frozenset({str, bool, type(None)})  # marshalled as they are, without a call
+_NESTED = frozenset({list, dict})  # what decode walks into: the rest of JSON is as it is
+
+
+class _TooDeep(Exception):
+    """Raised inside the walk when it passes `max_depth`; `encode` then finds why."""
+
+
+def _bigint(x: int) -> dict[str, str]:
+    if x.bit_length() <= BIGINT_DECIMAL_BITS:
+        try:
+            return {_QCLASS: "bigint", "digits": str(x)}
+        except ValueError:  # the process lowered sys.set_int_max_str_digits
+            pass
+    return {_QCLASS: "bigint", "hex": format(x, "x")}
+
+
+def encode(value: Any, to_slot: ToSlot, path: str = "", *, max_depth: int = MAX_DEPTH) -> CapData:
+    """Marshal `value`; `path` names the root in error messages (e.g. ``"args"``).
+
+    Cyclic data, or data nested deeper than `max_depth`, is a `TypeError` naming
+    where it is."""
     slots: list[str] = []
     slot_index: dict[str, int] = {}
 
-    def walk(x: Any, where: str) -> Any:
+    def walk(x: Any, where: str, depth: int) -> Any:
         t = type(x)
         if t is str or t is bool or x is None:
             return x
         if t is int:
             if _INT64_MIN <= x <= _INT64_MAX:
                 return x
-            return {_QCLASS: "bigint", "digits": str(x)}
+            return _bigint(x)
         if t is float:
             if math.isfinite(x):
                 return x
@@ -108,18 +150,44 @@ def encode(value: Any, to_slot: ToSlot, path: str = "") -> CapData:
                 "value": repr(x).replace("inf", "Infinity").replace("nan", "NaN"),
             }
         if t is list:
-            return [walk(v, f"{where}[{i}]") for i, v in enumerate(x)]
+            if depth > max_depth:
+                raise _TooDeep
+            depth += 1
+            return [
+                v
+                if type(v) in _PLAIN or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX)
+                else walk(v, f"{where}[{i}]", depth)
+                for i, v in enumerate(x)
+            ]
         if t is dict:
+            if depth > max_depth:
+                raise _TooDeep
+            depth += 1
             out = {}
             for k, v in x.items():
                 if type(k) is not str:
                     raise TypeError(f"dict keys must be str, not {type(k).__name__}{_where(where)}")
-                out[k] = walk(v, f"{where}[{k!r}]")
+                out[k] = (
+                    v
+                    if type(v) in _PLAIN or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX)
+                    else walk(v, f"{where}[{k!r}]", depth)
+                )
             if _QCLASS in out:
                 return {_QCLASS: "record", "entries": [[k, v] for k, v in out.items()]}
             return out
         if t is tuple:
-            return {_QCLASS: "tuple", "items": [walk(v, f"{where}[{i}]") for i, v in enumerate(x)]}
+            if depth > max_depth:
+                raise _TooDeep
+            depth += 1
+            return {
+                _QCLASS: "tuple",
+                "items": [
+                    v
+                    if type(v) in _PLAIN or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX)
+                    else walk(v, f"{where}[{i}]", depth)
+                    for i, v in enumerate(x)
+                ],
+            }
         if t is bytes:
             return {_QCLASS: "bytes", "hex": x.hex()}
         if x is RETAIN:
@@ -140,12 +208,52 @@ def encode(value: Any, to_slot: ToSlot, path: str = "") -> CapData:
             "Far objects, presences, promises or errors"
         )
 
-    tree = walk(value, path)
+    try:
+        tree = walk(value, path, 1)
+    except _TooDeep:
+        raise TypeError(_why_too_deep(value, path, max_depth)) from None
     try:
         body = orjson.dumps(tree).decode()
     except orjson.JSONEncodeError as e:
         raise TypeError(f"{e}{_where(_find_unencodable(value, path))}") from None
     return {"body": body, "slots": slots}
+
+
+def _why_too_deep(value: Any, path: str, max_depth: int) -> str:
+    """The walk ran out of depth: say where, and whether it is because of a cycle.
+
+    The slow path, walked again in the same order with the containers of the
+    current path kept by ``id()``: the first repeat is a cycle, else the first
+    container past `max_depth` is where the data is too deep."""
+    on_path: dict[int, str] = {}
+
+    def find(x: Any, where: str, depth: int) -> str | None:
+        t = type(x)
+        if t is list or t is tuple:
+            children: Any = ((f"{where}[{i}]", v) for i, v in enumerate(x))
+        elif t is dict:
+            children = ((f"{where}[{k!r}]", v) for k, v in x.items())
+        else:
+            return None
+        outer = on_path.get(id(x))
+        if outer is not None:
+            kind = t.__name__
+            return (
+                f"cyclic data is not passable{_where(where)}: the {kind} there contains "
+                f"itself (it is also at {outer or 'the root'})"
+            )
+        if depth > max_depth:
+            return f"data nested deeper than {max_depth} levels is not passable{_where(where)}"
+        on_path[id(x)] = where
+        for place, v in children:
+            found = find(v, place, depth + 1)
+            if found is not None:
+                return found
+        del on_path[id(x)]
+        return None
+
+    found = find(value, path, 1)
+    return found or f"data nested deeper than {max_depth} levels is not passable{_where(path)}"
 
 
 def _find_unencodable(x: Any, where: str) -> str:
@@ -168,42 +276,60 @@ def _find_unencodable(x: Any, where: str) -> str:
     return ""
 
 
-def decode(capdata: CapData, from_slot: FromSlot) -> Any:
-    """Unmarshal capdata; each slot is turned into a value by `from_slot` once."""
+def decode(capdata: CapData, from_slot: FromSlot, *, max_depth: int = DECODE_MAX_DEPTH) -> Any:
+    """Unmarshal capdata; each slot is turned into a value by `from_slot` once.
+
+    A body nested deeper than `max_depth` is a `ValueError` (never a RecursionError)."""
     slots = capdata["slots"]
     made: dict[int, Any] = {}
 
-    def walk(x: Any) -> Any:
-        t = type(x)
-        if t is list:
-            return [walk(v) for v in x]
-        if t is not dict:
-            return x
+    def walk(x: Any, depth: int) -> Any:
+        # Called for lists and dicts only: scalars are taken as they are. Loops, not
+        # comprehensions: a comprehension would make `depth` a cell on every call.
+        if depth > max_depth:
+            raise ValueError(f"capdata body nested deeper than {max_depth} levels")
+        depth += 1
+        if type(x) is list:
+            items = []
+            for v in x:
+                items.append(walk(v, depth) if type(v) in _NESTED else v)
+            return items
         qclass = x.get(_QCLASS)
         if qclass is None:
-            return {k: walk(v) for k, v in x.items()}
+            out = {}
+            for k, v in x.items():
+                out[k] = walk(v, depth) if type(v) in _NESTED else v
+            return out
         if qclass == "slot":
             index = x["index"]
             if index not in made:
                 made[index] = from_slot(slots[index], x.get("iface", ""))
             return made[index]
         if qclass == "tuple":
-            return tuple(walk(v) for v in x["items"])
+            items = []
+            for v in x["items"]:
+                items.append(walk(v, depth) if type(v) in _NESTED else v)
+            return tuple(items)
         if qclass == "bytes":
             return bytes.fromhex(x["hex"])
         if qclass == "bigint":
-            return int(x["digits"])
+            digits = x.get("digits")
+            return int(x["hex"], 16) if digits is None else int(digits)
         if qclass == "float":
             return float(x["value"].replace("Infinity", "inf"))
         if qclass == "error":
             return RemoteError(x["message"], name=x["name"])
         if qclass == "record":
-            return {k: walk(v) for k, v in x["entries"]}
+            out = {}
+            for k, v in x["entries"]:
+                out[k] = walk(v, depth) if type(v) in _NESTED else v
+            return out
         if qclass == "retain":
             return RETAIN
         raise ValueError(f"unknown @qclass {qclass!r} in capdata body")
 
-    return walk(orjson.loads(capdata["body"]))
+    tree = orjson.loads(capdata["body"])
+    return walk(tree, 1) if type(tree) in _NESTED else tree
 
 
 def no_slots(value: Any) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._bundle_format import encode_package
-from .._marshal import RETAIN, CapData, decode, encode
+from .._marshal import DECODE_MAX_DEPTH, RETAIN, CapData, decode, encode
 from ..config import RESERVED_VAT_NAMES, VAT_NAME
 from ..errors import BundleError
 from .lifecycle import add_vat
@@ -77,7 +77,11 @@ def _unmarshal(capdata: CapData) -> Any:
 
 
 def _marshal(value: Any) -> CapData:
-    return encode(value, lambda x: (x.kref, x.iface) if type(x) is _Slot else None)
+    """Marshal hook results and notices. The kernel re-wraps data a vat sent (an exit
+    reason inside a notice), so it is held to the receiver's depth limit, not the
+    sender's: whatever a vat could send, the kernel can pass on."""
+    to_slot = lambda x: (x.kref, x.iface) if type(x) is _Slot else None  # noqa: E731
+    return encode(value, to_slot, max_depth=DECODE_MAX_DEPTH)
 
 
 def check_no_promises(vrefs: list[str]) -> None:

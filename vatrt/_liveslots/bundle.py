@@ -21,7 +21,11 @@ from .._bundle_format import decode_package
 
 
 class BundleLoadError(Exception):
-    """The bundle's code cannot run: the message names the file and the Python error."""
+    """The bundle's code cannot run: the message names the file and the Python error.
+
+    Whatever the bundle's top level raises is one, BaseExceptions included
+    (SystemExit, KeyboardInterrupt, GeneratorExit): importing a bundle must never
+    end the host."""
 
 
 def _describe(exc: BaseException, filename: str) -> str:
@@ -77,7 +81,7 @@ class _PackageFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             exec(compile(self.modules[found[0]], path, "exec"), module.__dict__)
         except SyntaxError:
             raise
-        except Exception:
+        except BaseException:
             self.failed_in = self.failed_in or path
             raise
 
@@ -87,7 +91,7 @@ def _load_package(modules: dict[str, str], filename: str, module_name: str) -> t
     sys.meta_path.insert(0, finder)
     try:
         return importlib.import_module(module_name)
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt... at import: the bundle's fault
         raise BundleLoadError(_describe(exc, finder.failed_in or filename)) from None
     finally:
         sys.meta_path.remove(finder)
@@ -105,7 +109,9 @@ def load_build_root_object(source: str, filename: str, module_name: str) -> Call
         module.__file__ = filename
         try:
             exec(compile(source, filename, "exec"), module.__dict__)
-        except Exception as exc:
+        except (
+            BaseException
+        ) as exc:  # SystemExit, KeyboardInterrupt... at import: the bundle's fault
             raise BundleLoadError(_describe(exc, filename)) from None
     build = module.__dict__.get("build_root_object")
     if not callable(build):

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from ..._bundle_format import read_package
+from ..._bundle_format import read_bundle
 from ...errors import BundleError
 from .keeper import KernelKeeper
 from .schema import dumps, loads
@@ -42,11 +42,16 @@ class BundleStore:
         return bundle_id
 
     def install_file(self, path: Path) -> str:
-        """Install a bundle file, or a package directory (with ``__init__.py``)."""
+        """Install a bundle file, or a package directory (with ``__init__.py``).
+
+        Only regular files within the size limits are read (`_bundle_format`): a
+        device, a FIFO or a huge file is a BundleError before it is read."""
         try:
-            source = read_package(path) if path.is_dir() else path.read_text()
+            source = read_bundle(path)
         except OSError as e:
-            raise BundleError(f"cannot read bundle {path}: {e.strerror}") from None
+            where = e.filename if e.filename and str(e.filename) != str(path) else None
+            shown = f"{path} ({where})" if where else f"{path}"
+            raise BundleError(f"cannot read bundle {shown}: {e.strerror or e}") from None
         except ValueError as e:
             raise BundleError(f"bundle {path}: {e}") from None
         return self.install(source, str(path))
