@@ -304,6 +304,22 @@ async def test_pending_done_promises_survive_vat_admins_restart(anyio_backend, c
         kernel.audit()
 
 
+async def test_done_survives_vat_admins_upgrade_right_after_the_vat_exited(anyio_backend, tmp_path):
+    config = make_config(tmp_path, {"boot": STATEFUL}, bootstrap="boot")
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        await kernel.call("boot", "spawn", "carol", STATEFUL, None)
+        kernel.queue_to_vat_root("boot", "exit_child", ["carol"])
+        while "carol" in kernel.vat_names():
+            assert await kernel.run(max_cranks=1) == 1
+        # The termination notice to vat-admin is still queued: upgrade vat-admin now.
+        report = await kernel.upgrade_all_vats()
+        assert report["vat_admin"].status == "upgraded"
+        await kernel.call("boot", "watch", "carol")
+        assert await kernel.call("boot", "watched", "carol") == {"ok": "left"}
+        kernel.audit()
+
+
 def test_upgrade_all_gives_the_same_report_and_state_on_asyncio_and_trio(tmp_path):
     config = make_config(
         tmp_path,

@@ -38,23 +38,32 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             f"expected a bundle (from install_bundle or get_bundle), not {type(bundle).__name__}"
         )
 
-    def ended(vat_id):
-        key = f"ended.{vat_id}"
-        return baggage.get(key) if baggage.has(key) else None
+    def ended(node):
+        """How the node's vat ended, or None while it runs. (Stores from before
+        outcomes were kept on the node have them in baggage, as ``ended.vN``.)"""
+        outcome = node.state.get("outcome")
+        if outcome is None:
+            legacy = f"ended.{node.state['vat_id']}"
+            outcome = baggage.get(legacy) if baggage.has(legacy) else None
+        return outcome
 
     @durable_kind(baggage, "AdminNode")
     class AdminNode:
-        """Control of one dynamic vat: upgrade it, terminate it, learn when it is done."""
+        """Control of one dynamic vat: upgrade it, terminate it, learn when it is done.
+
+        Once the vat has ended the node keeps its outcome, so ``done()`` answers
+        for as long as anyone holds the node; when no one does, liveslots collects
+        the node and the outcome with it."""
 
         @staticmethod
         def init(vat_id):
-            return {"vat_id": vat_id}
+            return {"vat_id": vat_id, "outcome": None}
 
         def upgrade(self, bundle, vat_parameters=None, upgrade_message=None, **options):
             if options:
                 raise TypeError(f"upgrade: unknown option(s) {', '.join(sorted(options))}")
             vat_id = self.state["vat_id"]
-            if ended(vat_id) is not None:
+            if ended(self) is not None:
                 raise VatTerminated(f"upgrade: vat {vat_id} is already gone")
             return hook(
                 "upgrade_vat", vat_id, bundle_id_of(bundle), vat_parameters, upgrade_message
@@ -62,16 +71,15 @@ def build_root_object(vat_powers, vat_parameters, baggage):
 
         def terminate_with_failure(self, reason=None):
             vat_id = self.state["vat_id"]
-            if ended(vat_id) is not None:
+            if ended(self) is not None:
                 raise VatTerminated(f"terminate: vat {vat_id} is already gone")
             hook("terminate_vat", vat_id, reason)
 
         def done(self):
             """Resolves with the completion of exit_vat; rejects on failure or termination."""
-            vat_id = self.state["vat_id"]
-            outcome = ended(vat_id)
+            outcome = ended(self)
             if outcome is None:
-                return hook("done_promise", vat_id)
+                return hook("done_promise", self.state["vat_id"])
             promise, resolve, reject = make_promise_kit()
             (reject if outcome["failure"] else resolve)(outcome["reason"])
             return promise
@@ -90,11 +98,20 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             hook("set_admin_node", vat_id, AdminNode(vat_id))
             return created
 
+    @durable_kind(baggage, "KernelCallbacks")
     class KernelCallbacks:
-        """What the kernel calls; no other vat ever sees this object."""
+        """What the kernel calls; no other vat ever sees this object. Durable, so a
+        notice queued before vat-admin's upgrade is delivered after it."""
 
-        def vat_terminated(self, vat_id, failure, reason):
-            baggage.init(f"ended.{vat_id}", {"failure": failure, "reason": reason})
+        @staticmethod
+        def init():
+            return {}
 
-    hook("set_callbacks", Far("VatAdminCallbacks", KernelCallbacks()))
+        def vat_terminated(self, admin_node, failure, reason):
+            if isinstance(admin_node, str):  # a notice queued by an older kernel
+                baggage.init(f"ended.{admin_node}", {"failure": failure, "reason": reason})
+                return
+            admin_node.state["outcome"] = {"failure": failure, "reason": reason}
+
+    hook("set_callbacks", baggage.provide("callbacks", KernelCallbacks))
     return Far("VatAdmin", VatAdmin())

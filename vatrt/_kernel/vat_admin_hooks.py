@@ -11,7 +11,8 @@ through promises the kernel itself decides (`Promises.kernel_promise`): vat-admi
 returns them to its callers, who then wait on the kernel, not on vat-admin, so a
 pending request survives vat-admin's own upgrade. The kernel also tells
 vat-admin's registered callbacks object (``kernel.vatAdminCallbacks``, one count
-held) ``vat_terminated(vat_id, failure, reason)`` so it can keep a durable record.
+held) ``vat_terminated(admin_node, failure, reason)``, so that the vat's admin
+node keeps the outcome durably for whoever asks ``done()`` later.
 """
 
 from __future__ import annotations
@@ -255,8 +256,9 @@ class VatAdminHooks:
         promises.settle_kernel_promise(vat.holder("done"), failure, reason)
         node = vat.holder("adminNode").take()
         if node is not None:
+            # The notice holds the node until vat-admin has written the outcome on it.
+            self.notify("vat_terminated", [_Slot(node, "AdminNode"), failure, why])
             self.refcounts.decref(node)
-        self.notify("vat_terminated", [vat_id, failure, why])
 
     def upgrade_finished(self, request_id: str, ok: bool, detail: Any) -> None:
         if ok:

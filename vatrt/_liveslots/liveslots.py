@@ -111,9 +111,8 @@ class LiveSlots:
     ) -> None:
         self.syscall = syscall
         self.durable = DurableStore(
-            syscall, self.marshal, self.unmarshal, self.remember_durable, self.durably_released
+            syscall, self._marshal_to_store, self.unmarshal, self.durably_released
         )
-        self._durables: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
         self.micro = Microtasks()
         self._build_root_object = build_root_object
         self._make_baggage = make_baggage
@@ -412,6 +411,26 @@ class LiveSlots:
     def unmarshal(self, capdata: CapData) -> Any:
         return decode(capdata, self._from_slot)
 
+    def _marshal_to_store(self, value: Any, path: str) -> CapData:
+        return encode(value, self._to_store_slot, path)
+
+    def _to_store_slot(self, value: Any) -> tuple[str, str] | None:
+        """Slots of a value written to durable state: nothing is exported by it.
+        What cannot be stored gets a slot of its kind (``p``, ``o+``), which the
+        store refuses with a message naming it."""
+        t = type(value)
+        if t is Presence:
+            return value.vref, value.iface
+        if t is VatPromise:
+            return "p", ""
+        iface = far_iface(value)
+        if iface is None:
+            return None
+        durable_vref = getattr(value, VREF_ATTR, None)
+        if durable_vref is not None:
+            return durable_vref, iface
+        return (ROOT_VREF if value is self.root else "o+"), iface
+
     def _to_slot(self, value: Any) -> tuple[str, str] | None:
         t = type(value)
         if t is Presence:
@@ -423,6 +442,7 @@ class LiveSlots:
             return None
         durable_vref = getattr(value, VREF_ATTR, None)
         if durable_vref is not None:
+            self.durable.exported(durable_vref)
             return durable_vref, iface
         vref = self._export_vref_of.get(id(value))
         if vref is not None:
@@ -488,16 +508,12 @@ class LiveSlots:
         if vref not in self._imports:
             self._released_imports.add(vref)
 
-    def remember_durable(self, vref: str, obj: Any) -> None:
-        self._durables[vref] = obj
-
     def _export_of(self, vref: str) -> Any:
         obj = self._exports.get(vref)
         if obj is not None:
             return obj
         if vref.startswith("o+d"):
-            obj = self._durables.get(vref)
-            return obj if obj is not None else self.durable.rehydrate(vref)
+            return self.durable.instance(vref)
         dropped = self._dropped_exports.get(vref)
         obj = dropped() if dropped is not None else None
         if obj is None:
@@ -510,6 +526,9 @@ class LiveSlots:
         for vref in vrefs:
             if vref == ROOT_VREF:
                 continue  # the root lives as long as the incarnation
+            if vref.startswith("o+d"):
+                self.durable.dropped(vref)
+                continue
             obj = self._exports.pop(vref, None)
             if obj is None:
                 continue
@@ -528,6 +547,9 @@ class LiveSlots:
     def _retire_exports(self, vrefs: list[str]) -> None:
         for vref in vrefs:
             if vref == ROOT_VREF:
+                continue
+            if vref.startswith("o+d"):
+                self.durable.retired(vref)
                 continue
             obj = self._exports.pop(vref, None)
             ref = self._dropped_exports.pop(vref, None)
@@ -551,6 +573,8 @@ class LiveSlots:
         if self._dirty_since is not None and _FullCollections.count == self._dirty_since:
             gc.collect()
         self._dirty_since = None
+        # Durable instances first: deleting one releases the imports its state held.
+        retired_durables = self.durable.collect()
         dead_imports = sorted(self._dead_imports)
         self._dead_imports.clear()
         dead_imports = [v for v in dead_imports if self._is_dead_import(v)]
@@ -567,8 +591,8 @@ class LiveSlots:
         self._dead_exports.clear()
         for vref in dead_exports:
             del self._dropped_exports[vref]
-        if dead_exports:
-            self.syscall(RetireExports(dead_exports))
+        if dead_exports or retired_durables:
+            self.syscall(RetireExports(sorted(dead_exports + retired_durables)))
 
     def _is_dead_import(self, vref: str) -> bool:
         ref = self._imports.get(vref)
