@@ -165,7 +165,7 @@ async def test_a_store_from_a_newer_vatrt_is_refused(anyio_backend, config, tmp_
     db.execute("UPDATE kvStore SET value = '99' WHERE key = 'kernel.schemaVersion'")
     db.commit()
     db.close()
-    with pytest.raises(vatrt.ConfigError, match="schema version 99"):
+    with pytest.raises(vatrt.StoreError, match="schema version 99"):
         async with vatrt.open_kernel(config, store=store):
             pass
 

@@ -138,16 +138,16 @@ async def test_a_sqlite_database_that_is_not_a_vatrt_store_is_refused_and_left_u
 async def test_a_store_from_a_newer_vatrt_is_refused_and_left_as_it_was(
     anyio_backend, config, tmp_path
 ):
-    # The kernel checks kernel.schemaVersion (a ConfigError, a VatrtError); the
-    # store must let go of the file so it can be opened again after.
+    # The kernel checks kernel.schemaVersion; the store must let go of the file
+    # so it can be opened again after.
     store = await make_store(config, tmp_path / "kernel.sqlite", calls=3)
     with sqlite3.connect(store) as db:
         db.execute("UPDATE kvStore SET value = '99' WHERE key = 'kernel.schemaVersion'")
     db.close()
     before = store.read_bytes()
-    with pytest.raises(vatrt.VatrtError, match="schema version 99"):
-        async with vatrt.open_kernel(None, store=store):
-            pytest.fail("the kernel opened")
+    error = await assert_refused(store, "schema version 99 and this vatrt reads up to 2")
+    assert str(error).endswith("upgrade vatrt")
+    await assert_refused(store, "schema version 99", config=config)  # with a config too
     with sqlite3.connect(store) as db:
         (version,) = db.execute(
             "SELECT value FROM kvStore WHERE key = 'kernel.schemaVersion'"
@@ -158,6 +158,42 @@ async def test_a_store_from_a_newer_vatrt_is_refused_and_left_as_it_was(
     assert len(store.read_bytes()) == len(before)
     async with vatrt.open_kernel(None, store=store) as kernel:  # not left locked
         assert await kernel.call("keeper", "total") == 3
+        kernel.audit()
+
+
+# -- a bad slog ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["missing folder", "a folder"])
+async def test_a_bad_slog_path_leaves_no_store_file_or_lock_behind(
+    anyio_backend, config, tmp_path, where
+):
+    store = tmp_path / "kernel.sqlite"
+    slog = tmp_path / "nowhere" / "x.slog" if where == "missing folder" else tmp_path
+    match = "does not exist" if where == "missing folder" else "is a directory"
+    with pytest.raises(vatrt.ConfigError, match=rf"slog=.*{match}"):
+        async with vatrt.open_kernel(config, store=store, slog=slog):
+            pytest.fail("the kernel opened")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg"]  # no store, no lock
+    async with vatrt.open_kernel(config, store=store, slog=tmp_path / "x.slog") as kernel:
+        await kernel.run()
+        assert await kernel.call("keeper", "add", 2) == 2
+        kernel.audit()
+    assert (tmp_path / "x.slog").stat().st_size > 0
+
+
+async def test_a_refused_store_leaves_the_slog_of_the_kernel_holding_it_as_it_was(
+    anyio_backend, config, tmp_path
+):
+    store, slog = tmp_path / "kernel.sqlite", tmp_path / "x.slog"
+    async with vatrt.open_kernel(config, store=store, slog=slog) as kernel:
+        await kernel.run()
+        written = slog.read_bytes()
+        with pytest.raises(vatrt.StoreError, match="already open in this process"):
+            async with vatrt.open_kernel(config, store=store, slog=slog):
+                pytest.fail("the kernel opened")
+        assert slog.read_bytes() == written
+        assert await kernel.call("keeper", "add", 2) == 2
         kernel.audit()
 
 

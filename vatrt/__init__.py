@@ -13,6 +13,7 @@ from ._kernel.upgrade import UpgradeOutcome as UpgradeOutcome
 from .errors import AuditError as AuditError
 from .errors import BundleError as BundleError
 from .errors import ConfigError as ConfigError
+from .errors import KernelClosed as KernelClosed
 from .errors import KernelPanic as KernelPanic
 from .errors import RejectedError as RejectedError
 from .errors import ReplayDivergence as ReplayDivergence
@@ -28,6 +29,7 @@ __all__ = [
     "BundleError",
     "ConfigError",
     "Kernel",
+    "KernelClosed",
     "KernelPanic",
     "KernelRef",
     "KernelStats",

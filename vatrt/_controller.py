@@ -44,6 +44,19 @@ def _open(
     return cfg, kv
 
 
+def _check_slog(slog: str | Path | IO[bytes] | None) -> Path | None:
+    """The slog file to open, if `slog` is a path: its folder must exist, and it
+    must not be a folder itself."""
+    if not isinstance(slog, (str, Path)):
+        return None
+    path = Path(slog)
+    if not path.parent.is_dir():
+        raise ConfigError(f"slog={str(slog)!r}: folder {str(path.parent)!r} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"slog={str(slog)!r} is a directory; give a file path")
+    return path
+
+
 _open_kernels = 0
 _saved_thresholds = gc.get_threshold()  # the host's, while kernels are open
 # The collector's third threshold while kernels are open (CPython's default is 10).
@@ -102,16 +115,20 @@ async def open_kernel(
     None to reopen an existing store. `slog` is a path or a binary file that gets
     one JSON line per crank, delivery and syscall.
     """
+    # The slog is checked before the store is opened (a bad slog leaves no store
+    # file or lock behind) and opened after (a store that is refused, say held by
+    # another process, leaves that process's slog as it was).
+    slog_path = _check_slog(slog)
     cfg, kv = _open(config, store)
     slog_file: IO[bytes] | None = None
-    own_slog = False
-    if isinstance(slog, (str, Path)) and not Path(slog).parent.is_dir():
-        raise ConfigError(f"slog={str(slog)!r}: folder {str(Path(slog).parent)!r} does not exist")
-    if isinstance(slog, (str, Path)):
-        # Opened once before the kernel runs; closed in the finally below.
-        slog_file = open(slog, "wb")  # noqa: SIM115, ASYNC230
-        own_slog = True
-    elif slog is not None:
+    if slog_path is not None:
+        try:
+            # Opened once before the kernel runs; closed in the finally below.
+            slog_file = open(slog_path, "wb")  # noqa: SIM115, ASYNC230
+        except OSError as e:
+            kv.close()
+            raise ConfigError(f"slog={str(slog)!r}: cannot open it: {e.strerror or e}") from None
+    elif not isinstance(slog, (str, Path)):
         slog_file = slog
     try:
         with _host_heap_frozen():
@@ -122,7 +139,7 @@ async def open_kernel(
                     yield kernel
                     kernel.commit()  # a clean exit keeps what the host queued since the last run
                 finally:
-                    kernel.stop_workers()
+                    kernel._close()
                     task_group.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         # Vat tasks never fail on their own, so a group holds the host's one error:
@@ -134,5 +151,5 @@ async def open_kernel(
         kv.close()
         if slog_file is not None:
             slog_file.flush()
-            if own_slog:
+            if slog_path is not None:
                 slog_file.close()

@@ -1,7 +1,9 @@
 """The kernel config: a dict, or a TOML / JSON file, structured with cattrs.
 
 Unknown keys are a `ConfigError` naming the key and the file, so a typo such as
-``bundel = "counter"`` never silently runs a different simulation.
+``bundel = "counter"`` never silently runs a different simulation. Types are
+not coerced: a dict config's key ``1`` is not taken for ``"1"``, nor ``"false"``
+for a bool (TOML and JSON keys are always strings).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn
+from cattrs.v import format_exception
 
 from .errors import ConfigError
 
@@ -48,27 +51,44 @@ class KernelConfig:
 _converter = cattrs.Converter(forbid_extra_keys=True)
 
 
+class _WrongType(TypeError):
+    def __init__(self, kind: type, value: Any) -> None:
+        self.kind, self.value = kind, value
+        super().__init__(f"expected {kind.__name__}, not {type(value).__name__} {value!r}")
+
+
 def _strict(kind: type) -> Any:
-    """cattrs would call bool("false") (True!) and int(1.5): refuse instead."""
+    """cattrs would call bool("false") (True!), int(1.5) and str(1): refuse instead."""
 
     def structure(value: Any, _: type) -> Any:
         if type(value) is not kind:
-            raise TypeError(f"expected {kind.__name__}, not {type(value).__name__} {value!r}")
+            raise _WrongType(kind, value)
         return value
 
     return structure
 
 
+# Registered before the classes' functions are made, which use them (dict keys too).
 _converter.register_structure_hook(bool, _strict(bool))
 _converter.register_structure_hook(int, _strict(int))
+_converter.register_structure_hook(str, _strict(str))
 for _cls in (VatConfig, KernelConfig):
     _converter.register_structure_hook(
         _cls, make_dict_structure_fn(_cls, _converter, _cattrs_forbid_extra_keys=True)
     )
 
 
+def _format(exc: BaseException, kind: type | None) -> str:
+    if isinstance(exc, _WrongType):
+        notes = getattr(exc, "__notes__", [])
+        if any(str(note).startswith("Structuring mapping key") for note in notes):
+            return f"key {exc.value!r} is {type(exc.value).__name__}, keys must be str"
+        return str(exc)
+    return format_exception(exc, kind)
+
+
 def _describe(exc: BaseException, source: str) -> str:
-    lines = cattrs.transform_error(exc, path="config")
+    lines = cattrs.transform_error(exc, path="config", format_exception=_format)
     return f"invalid config in {source}: " + "; ".join(lines)
 
 

@@ -25,6 +25,11 @@ class KernelPanic(VatrtError):
     """The kernel cannot go on: a critical vat died, or kernel state is inconsistent."""
 
 
+class KernelClosed(VatrtError):
+    """The kernel's `open_kernel` context has exited: the message names the method
+    called. Nothing was queued or run; the store (if any) holds what was committed."""
+
+
 class UpgradeFailed(VatrtError):
     """A vat upgrade failed and was rolled back completely."""
 

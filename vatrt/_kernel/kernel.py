@@ -43,7 +43,16 @@ from .._store.kvstore import KVStore
 from .._worker.base import Worker, WorkerFactory, WorkerSpec
 from .._worker.parking import Parker
 from ..config import KernelConfig, resolve_bundle_path
-from ..errors import AuditError, ConfigError, KernelPanic, RejectedError, VatrtError, VatTerminated
+from ..errors import (
+    AuditError,
+    ConfigError,
+    KernelClosed,
+    KernelPanic,
+    RejectedError,
+    VatrtError,
+    VatTerminated,
+)
+from . import host_checks
 from .crank import CrankInFlight, Rollback, RunState
 from .gc_actions import take_gc_action
 from .lifecycle import add_vat, terminate_vat
@@ -116,6 +125,7 @@ class Kernel:
         self.promises = Promises(keeper, self.workers.has)
         self._lock = anyio.Lock()
         self._panic_error: KernelPanic | None = None
+        self._closed = False  # `open_kernel` exited: every host method refuses
         # The operations the helpers below may call (they never see the kernel).
         ops = KernelOps(
             resolve=self.promises.resolve,
@@ -158,6 +168,7 @@ class Kernel:
     async def boot(self) -> None:
         """First boot: install config bundles, record static vats, queue their start
         and the bootstrap message. Nothing is written unless all of it is valid."""
+        self._check_open("boot")
         keeper = self.keeper
         if keeper.is_initialized():
             migrate(keeper, self.commit)
@@ -251,8 +262,12 @@ class Kernel:
     # -- the crank loop -----------------------------------------------------------------
 
     async def run(self, max_cranks: int | None = None) -> int:
-        """Run cranks until the run-queue is empty (or `max_cranks` ran); return how many."""
-        return await self._run(max_cranks)
+        """Run cranks until the run-queue is empty, or until `max_cranks` ran;
+        return how many ran. `max_cranks` is None (until idle) or an int >= 0: 0
+        runs none (a `TypeError` for anything else, a bool included; a
+        `ValueError` below 0)."""
+        self._check_open("run")
+        return await self._run(host_checks.check_max_cranks(max_cranks))
 
     async def _run(self, max_cranks: int | None, until: Callable[[], bool] | None = None) -> int:
         self._raise_if_panicked()
@@ -447,6 +462,7 @@ class Kernel:
         An in-memory store is never reopened, so there the keeper writes back only
         when its changes pile up (to bound their memory), and for `dump` and `audit`.
         """
+        self._check_open("commit")
         keeper = self.keeper
         if self.kv.keeps_transcripts or keeper.unflushed() > _MEMORY_FLUSH_AFTER:
             keeper.flush()
@@ -598,6 +614,7 @@ class Kernel:
 
     def panic(self, error: KernelPanic) -> None:
         """The kernel cannot go on: `run()` raises `error` from now on."""
+        self._check_open("panic")
         self._panic_error = error
 
     # -- upgrade (all of it lives in `upgrade`) ------------------------------------------
@@ -608,7 +625,15 @@ class Kernel:
         """Upgrade one vat, without userspace asking, to its current bundle (or
         `bundle`: a config bundle name, a file or a bundle ID) with its retained
         vatParameters. Same steps and rollback as a userspace upgrade; a failure
-        raises `UpgradeFailed` after the vat was rolled back."""
+        raises `UpgradeFailed` after the vat was rolled back.
+
+        `upgrade_message` is plain JSON data (`host_checks.check_upgrade_message`);
+        every argument is checked before anything changes."""
+        self._check_open("restart_vat")
+        host_checks.check_str(name, "name")
+        if bundle is not None:
+            host_checks.check_str(bundle, "bundle")
+        host_checks.check_upgrade_message(upgrade_message)
         self._raise_if_panicked()
         return await self.upgrades.restart_vat(name, bundle, upgrade_message)
 
@@ -621,9 +646,16 @@ class Kernel:
         Each upgrade is its own crank: one vat's failure rolls back that vat alone
         and the others go on. Vats with no retained parameters are reported
         ``ineligible`` and keep running. Returns name -> `UpgradeOutcome`, in vat
-        creation order."""
+        creation order.
+
+        `bundles` is None or a mapping of str to str; `upgrade_message` is plain
+        JSON data. A refused request (a bad argument, an unknown vat, a bundle
+        that does not load) changes nothing, not even the bundles installed."""
+        self._check_open("upgrade_all_vats")
+        targets = host_checks.check_bundles(bundles)
+        host_checks.check_upgrade_message(upgrade_message)
         self._raise_if_panicked()
-        return await self.upgrades.upgrade_all(bundles or {}, upgrade_message)
+        return await self.upgrades.upgrade_all(targets, upgrade_message)
 
     # -- host API -----------------------------------------------------------------------------
 
@@ -640,7 +672,15 @@ class Kernel:
     def _host_unmarshal(self, capdata: CapData) -> Any:
         return decode(capdata, lambda kref, iface: KernelRef(kref, iface))
 
+    def _check_open(self, method: str) -> None:
+        if self._closed:
+            raise KernelClosed(
+                f"kernel is closed: {method}() was called after its open_kernel() context exited"
+            )
+
     def vat_id(self, name: str) -> str:
+        self._check_open("vat_id")
+        host_checks.check_str(name, "name")
         vat_id = self.keeper.vat_id_of(name)
         if vat_id is None:
             live = ", ".join(self.keeper.vat_names()) or "none"
@@ -648,6 +688,7 @@ class Kernel:
         return vat_id
 
     def vat_names(self) -> list[str]:
+        self._check_open("vat_names")
         return self.keeper.vat_names()
 
     def queue_to_vat_root(
@@ -657,12 +698,17 @@ class Kernel:
         args: list[Any] | tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
     ) -> str:
-        """Queue ``root.method(*args)`` to a vat; return the result's kpid, held for
-        the host until `kp_resolution` reads it."""
+        """Queue ``root.method(*args, **kwargs)`` to a vat; return the result's kpid,
+        held for the host until `kp_resolution` reads it.
+
+        `args` is a list or a tuple, `kwargs` None or a dict with str keys; they
+        are checked and marshalled before anything is queued."""
+        self._check_open("queue_to_vat_root")
         vat_id = self.vat_id(name)
         if not isinstance(method, str) or not method or method.startswith("_"):
             raise VatrtError(f"method name must be a public str, not {method!r}")
-        body = [method, list(args), kwargs] if kwargs else [method, list(args)]
+        positional, keywords = host_checks.check_arguments(args, kwargs)
+        body = [method, positional, keywords] if keywords else [method, positional]
         methargs = self._host_marshal(body, f"{name}.{method}() arguments")
         root = self.keeper.vat(vat_id).root()
         kpid = self.keeper.allocate_promise(None)
@@ -672,13 +718,21 @@ class Kernel:
         self.keeper.push_event(event)
         return kpid
 
-    async def call(self, name: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Send ``root.method(*args)`` to a vat, run until idle, return the result.
+    async def call(self, name: str, method: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Send ``root.method(*args, **kwargs)`` to a vat, run until idle, return the
+        result (`name` and `method` are positional-only, so any keyword passes).
 
-        A rejection raises `RejectedError`; the result promise is released either way.
+        A rejection raises `RejectedError`. The result promise is released
+        whatever happens: a settled answer, an error, or the call cancelled (the
+        message then still runs at the next `run()`, its answer unread).
         """
+        self._check_open("call")
         kpid = self.queue_to_vat_root(name, method, args, kwargs)
-        await self.run()
+        try:
+            await self.run()
+        except BaseException:
+            self._unpin(kpid)
+            raise
         status = self.kp_status(kpid)
         if status == "unresolved":
             self._unpin(kpid)
@@ -691,19 +745,31 @@ class Kernel:
         return value
 
     def kp_status(self, kpid: str) -> str:
-        state = self.keeper.promise_state(kpid)
-        if state is None:
-            raise VatrtError(f"unknown promise {kpid} (released, or never existed)")
-        return state
+        """``"unresolved"``, ``"fulfilled"`` or ``"rejected"``. A promise fulfilled to
+        another promise (a vat returned one) has the status of the promise it was
+        forwarded to: unresolved until the final answer is in."""
+        self._check_open("kp_status")
+        return self._follow(kpid)[1]
 
     def kp_resolution(self, kpid: str) -> Any:
-        """The value (or rejection reason) of a settled promise; releases the host's hold."""
-        state = self.kp_status(kpid)
-        if state == "unresolved":
+        """The value (or rejection reason) of a settled promise, following forwarding
+        to the final answer; releases the host's hold."""
+        self._check_open("kp_resolution")
+        _, state, data = self._follow(kpid)
+        if state == "unresolved" or data is None:
             raise VatrtError(f"{kpid} is not resolved yet")
-        value = self._host_unmarshal(self.keeper.promise_data(kpid))
+        value = self._host_unmarshal(data)
+        # The hold is on `kpid` alone: the promises it was forwarded to are held
+        # by its resolution, and go with it.
         self._unpin(kpid)
         return value
+
+    def _follow(self, kpid: str) -> tuple[str, str, CapData | None]:
+        host_checks.check_kpid(kpid)
+        final, state, data = self.promises.follow(kpid)
+        if state is None:
+            raise VatrtError(f"unknown promise {final} (released, or never existed)")
+        return final, state, data
 
     def _unpin(self, kpid: str) -> None:
         if self.keeper.unpin(kpid):
@@ -711,6 +777,7 @@ class Kernel:
 
     @property
     def bootstrap_kpid(self) -> str | None:
+        self._check_open("bootstrap_kpid")
         return self.keeper.bootstrap_result()
 
     async def collect_garbage(self) -> int:
@@ -722,6 +789,8 @@ class Kernel:
         durable object) it reports at its next one. So rounds go on until one
         runs nothing but its bring-out-your-dead deliveries (at most
         `_MAX_GC_ROUNDS`)."""
+        self._check_open("collect_garbage")
+        self._raise_if_panicked()  # before queueing anything
         total = 0
         for _ in range(_MAX_GC_ROUNDS):
             vat_ids = self.keeper.vat_ids()
@@ -734,15 +803,26 @@ class Kernel:
         return total
 
     def vat_parameters(self, vat_id: str) -> Any:
-        """The retained vatParameters, unmarshalled; None for a vat that has none."""
+        """The retained vatParameters of a live vat (`vat_id` gives its id),
+        unmarshalled; None for a vat that has none. An id that is no live vat's
+        is a `VatTerminated`."""
+        self._check_open("vat_parameters")
+        host_checks.check_vat_id(self.keeper, vat_id)
         parameters = self.keeper.vat(vat_id).vat_parameters()
         return None if parameters is None else self._host_unmarshal(parameters)
 
     def refcount(self, kref: str) -> tuple[int, int]:
+        """``(reachable, recognizable)`` of an object or promise; a kref that is
+        malformed or that the kernel does not have is a `VatrtError` naming it."""
+        self._check_open("refcount")
+        host_checks.check_kref(kref)
+        if self.keeper.record(kref) is None:
+            raise VatrtError(f"unknown kref {kref} (collected, or never existed)")
         return self.refcounts.get(kref)
 
     def audit(self) -> None:
         """Recount every refcount from its holders; raise `AuditError` on any mismatch."""
+        self._check_open("audit")
         expected, stored = self.refcounts.recount()
         pending = {action.kref for action in self.keeper.gc_actions()}
         problems = []
@@ -760,10 +840,12 @@ class Kernel:
             raise AuditError(problems)
 
     def dump(self) -> dict[str, str]:
+        self._check_open("dump")
         self.keeper.flush()
         return dict(self.kv.items_with_prefix(""))
 
     def stats(self) -> KernelStats:
+        self._check_open("stats")
         return KernelStats(
             cranks=self.keeper.counter("kernel.crankNumber"),
             deliveries=self.deliveries,
@@ -771,7 +853,10 @@ class Kernel:
             run_queue_length=self.keeper.run_queue_length(),
         )
 
-    def stop_workers(self) -> None:
+    def _close(self) -> None:
+        """`open_kernel` is exiting: stop every worker; from now on every host
+        method raises `KernelClosed`."""
+        self._closed = True
         self.workers.stop_all()
 
 

@@ -72,9 +72,29 @@ class Promises:
                 )
             seen.append(kref)
             if presence in seen:
-                cycle = " -> ".join([*seen, presence])
-                return ("reject", error_capdata(f"promise forwarding cycle: {cycle}", "TypeError"))
+                return ("reject", forwarding_cycle(seen, presence))
             kref = presence
+
+    def follow(self, kpid: str) -> tuple[str, str | None, CapData | None]:
+        """What `kpid` stands for, as the host sees it: a promise fulfilled to
+        another promise (a vat returned one: ``return E(b).value()``) is forwarded
+        to it, so it is followed, each promise at most once. Returns the last
+        promise reached, its state (None if unknown) and its data once settled; a
+        cycle of forwarding is "rejected" with the error a send into it gets."""
+        keeper = self.keeper
+        seen = [kpid]
+        while True:
+            state = keeper.promise_state(kpid)
+            if state != "fulfilled":
+                return kpid, state, keeper.promise_data(kpid) if state == "rejected" else None
+            data = keeper.promise_data(kpid)
+            forwarded = sole_slot(data)
+            if forwarded is None or is_object(forwarded):
+                return kpid, state, data
+            if forwarded in seen:
+                return kpid, "rejected", forwarding_cycle(seen, forwarded)
+            seen.append(forwarded)
+            kpid = forwarded
 
     # -- promises the kernel decides ------------------------------------------------
 
@@ -94,6 +114,12 @@ class Promises:
             return
         self.resolve(kpid, rejected, data)
         self.refcounts.decref(kpid)
+
+
+def forwarding_cycle(seen: list[str], back_to: str) -> CapData:
+    """The rejection for a send into (or a host waiting on) a forwarding cycle."""
+    cycle = " -> ".join([*seen, back_to])
+    return error_capdata(f"promise forwarding cycle: {cycle}", "TypeError")
 
 
 def sole_slot(data: CapData) -> str | None:

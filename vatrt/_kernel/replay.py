@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from .._protocol import Failed, ProtocolError, decode_transcript_entry
 from .._worker.base import Worker
-from ..errors import ConfigError, ReplayDivergence
+from ..errors import ReplayDivergence, StoreError
 from .ops import KernelOps
 from .state.keeper import KernelKeeper
 from .state.schema import SCHEMA_VERSION
@@ -20,12 +20,14 @@ from .syscalls import Replay, SyscallHandler
 
 
 def migrate(keeper: KernelKeeper, commit: Callable[[], None]) -> None:
-    """Bring an older store's schema up to this kernel's."""
+    """Bring an older store's schema up to this kernel's; a newer one is a
+    `StoreError` (the store is left as it is)."""
     version = keeper.schema_version()
     if version > SCHEMA_VERSION:
-        raise ConfigError(
-            f"this store has schema version {version}; this vatrt reads up to "
-            f"{SCHEMA_VERSION}: upgrade vatrt"
+        raise StoreError(
+            keeper.kv.location,
+            f"it has schema version {version} and this vatrt reads up to "
+            f"{SCHEMA_VERSION}: upgrade vatrt",
         )
     if version < 2:
         # Schema 1 had no retained vatParameters: its vats keep none, and are

@@ -222,13 +222,18 @@ class Upgrades:
         self, bundles: dict[str, str], upgrade_message: Any, only: str | None
     ) -> tuple[dict[str, UpgradeOutcome], dict[str, str]]:
         """Queue an upgrade of every live vat that retained its vatParameters, in vat
-        creation order. Everything is checked before anything is queued."""
+        creation order. Everything is checked before anything is queued, and a
+        bundle file is kept only once every one of them loads."""
         keeper = self.keeper
         names = keeper.vat_names()
         unknown = sorted(set(bundles) - set(names))
         if unknown:
             raise VatTerminated(f"upgrade_all_vats: no live vat named {', '.join(unknown)}")
-        targets = {name: self._resolve_bundle(spec) for name, spec in bundles.items()}
+        resolved = {name: self._resolve_bundle(spec) for name, spec in bundles.items()}
+        targets = {
+            name: spec if isinstance(spec, str) else self.bundles.keep(*spec)
+            for name, spec in resolved.items()
+        }
         outcomes: dict[str, UpgradeOutcome] = {}
         requests: dict[str, str] = {}
         first: list[dict[str, Any]] = []
@@ -245,8 +250,9 @@ class Upgrades:
         keeper.push_events_first(first)
         return outcomes, requests
 
-    def _resolve_bundle(self, spec: str) -> str:
-        """A bundle ID from a config bundle name, a file path or an installed ID."""
+    def _resolve_bundle(self, spec: str) -> str | tuple[str, str]:
+        """A bundle ID from a config bundle name or an installed ID, or a checked
+        bundle file's ``(source, filename)``, not kept yet."""
         bundles = self.bundles
         if is_bundle_id(spec):
             if not bundles.has(spec):
@@ -257,7 +263,7 @@ class Upgrades:
             return named
         path = Path(spec)
         if path.suffix == ".py" or path.exists():
-            return bundles.install_file(path)
+            return bundles.check_file(path)
         raise BundleError(f"{spec!r} is not a config bundle name, a bundle file or a bundle ID")
 
 

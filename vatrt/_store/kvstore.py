@@ -15,6 +15,8 @@ from typing import Protocol
 class KVStore(Protocol):
     #: Whether vats' transcripts are kept (a store that can be reopened).
     keeps_transcripts: bool
+    #: Where the store lives, for errors: its file, or ``"<memory>"``.
+    location: str
 
     def get(self, key: str) -> str | None: ...
 

@@ -40,6 +40,7 @@ class MemoryKVStore:
     """
 
     keeps_transcripts = False
+    location = "<memory>"
     #: A read is the dict's own ``get``: no Python frame on the kernel's hottest call.
     get: Callable[[str], str | None]
 

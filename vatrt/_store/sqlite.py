@@ -89,6 +89,7 @@ class SQLiteKVStore(MemoryKVStore):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.location = str(self.path)
         self._lock_fd: int | None = _lock(self.path)  # before SQLite reads or writes a byte
         self._db: sqlite3.Connection | None = None
         try:

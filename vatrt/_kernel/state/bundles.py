@@ -35,14 +35,28 @@ class BundleStore:
 
     def install(self, source: str, filename: str) -> str:
         """Check that the bundle loads and defines build_root_object, then keep it."""
-        bundle_id = bundle_id_of(source)
-        if self.kv.get(f"bundle.{bundle_id}") is None:
+        self.check(source, filename)
+        return self.keep(source, filename)
+
+    def check(self, source: str, filename: str) -> None:
+        """Check that a bundle loads, keeping nothing (a BundleError if not)."""
+        if not self.has(bundle_id_of(source)):
             self._validate(source, filename)
+
+    def keep(self, source: str, filename: str) -> str:
+        """Keep a bundle that `check` passed; its ID."""
+        bundle_id = bundle_id_of(source)
+        if not self.has(bundle_id):
             self.kv.set(f"bundle.{bundle_id}", dumps({"filename": filename, "source": source}))
         return bundle_id
 
     def install_file(self, path: Path) -> str:
-        """Install a bundle file, or a package directory (with ``__init__.py``).
+        """Install a bundle file, or a package directory (with ``__init__.py``)."""
+        return self.keep(*self.check_file(path))
+
+    def check_file(self, path: Path) -> tuple[str, str]:
+        """Read a bundle file, or a package directory, and `check` it: its
+        ``(source, filename)``, to `keep`.
 
         Only regular files within the size limits are read (`_bundle_format`): a
         device, a FIFO or a huge file is a BundleError before it is read."""
@@ -54,7 +68,8 @@ class BundleStore:
             raise BundleError(f"cannot read bundle {shown}: {e.strerror or e}") from None
         except ValueError as e:
             raise BundleError(f"bundle {path}: {e}") from None
-        return self.install(source, str(path))
+        self.check(source, str(path))
+        return source, str(path)
 
     def get(self, bundle_id: str) -> tuple[str, str]:
         """(source, filename) of an installed bundle."""
