@@ -203,7 +203,9 @@ async def test_queue_to_vat_root_holds_the_result_until_read(anyio_backend, conf
 
 async def test_run_with_max_cranks_stops_early_and_resumes(anyio_backend, config):
     async with vatrt.open_kernel(config) as kernel:
-        # vat-admin, alice and bob start, then the bootstrap message: four cranks
+        # the static vats started in open_kernel: the bootstrap message and three more
+        for n in range(3):
+            kernel.queue_to_vat_root("alice", "echo", [n])
         assert await kernel.run(max_cranks=2) == 2
         assert kernel.stats().run_queue_length == 2
         assert await kernel.run() == 2

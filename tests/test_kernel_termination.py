@@ -149,27 +149,6 @@ async def test_messages_to_a_dead_vats_objects_reject(anyio_backend, config):
         kernel.audit()
 
 
-BROKEN_START = """
-from vatrt.vat import Far
-
-def build_root_object(vat_powers, vat_parameters, baggage):
-    raise RuntimeError("cannot start")
-"""
-
-
-async def test_a_vat_whose_build_root_object_raises_dies_and_others_run(anyio_backend, tmp_path):
-    config = make_config(
-        tmp_path, {"client": CLIENT, "victim": BROKEN_START, "counter": COUNTER}, bootstrap="client"
-    )
-    async with vatrt.open_kernel(config) as kernel:
-        await kernel.run()
-        assert kernel.vat_names() == ["vat_admin", "client", "counter"]
-        with pytest.raises(vatrt.RejectedError, match="vat terminated"):
-            await kernel.call("client", "ask", "thing")
-        assert await kernel.call("counter", "bump") == 1
-        kernel.audit()
-
-
 async def test_a_critical_vats_death_panics_the_kernel(anyio_backend, tmp_path):
     config = make_config(tmp_path, {"client": CLIENT, "victim": VICTIM}, bootstrap="client")
     config["vats"]["victim"]["critical"] = True

@@ -22,4 +22,5 @@ def test_every_host_error_is_a_vatrt_error():
     errors = [vatrt.ConfigError, vatrt.BundleError, vatrt.VatTerminated, vatrt.KernelPanic]
     errors += [vatrt.UpgradeFailed, vatrt.AuditError, vatrt.RejectedError, vatrt.ReplayDivergence]
     errors += [vatrt.StoreError, vatrt.KernelClosed]
+    errors += [vatrt.VatStartFailed]
     assert all(issubclass(e, vatrt.VatrtError) for e in errors)

@@ -20,6 +20,7 @@ from .errors import ReplayDivergence as ReplayDivergence
 from .errors import StoreError as StoreError
 from .errors import UpgradeFailed as UpgradeFailed
 from .errors import VatrtError as VatrtError
+from .errors import VatStartFailed as VatStartFailed
 from .errors import VatTerminated as VatTerminated
 
 __version__ = "0.1.0"
@@ -38,6 +39,7 @@ __all__ = [
     "StoreError",
     "UpgradeFailed",
     "UpgradeOutcome",
+    "VatStartFailed",
     "VatTerminated",
     "VatrtError",
     "open_kernel",

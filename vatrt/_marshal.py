@@ -86,7 +86,15 @@ class RemoteError(Exception):
     message is its message (no traceback crosses vats). For any other rejection
     reason (a ``vatUpgraded`` record, a plain string) ``.reason`` holds it and the
     message shows it.
+
+    Python can only raise exceptions, so awaiting a promise rejected with data
+    raises a `RemoteError` that *stands for* that data (`stands_for_reason`). A
+    promise rejected with such an error (vat code let it propagate, or re-raised
+    it) is rejected with the data itself, as ``throw reason`` is in JavaScript:
+    the next hop sees the same record, not an error named ``Rejection``.
     """
+
+    stands_for_reason = False
 
     def __init__(self, message: str, *, name: str = "Error", reason: Any = None) -> None:
         super().__init__(message)
@@ -99,7 +107,9 @@ class RemoteError(Exception):
             return reason
         if isinstance(reason, BaseException):
             return cls(str(reason), name=type(reason).__name__, reason=reason)
-        return cls(f"rejected: {reason!r}", name="Rejection", reason=reason)
+        error = cls(f"rejected: {reason!r}", name="Rejection", reason=reason)
+        error.stands_for_reason = True
+        return error
 
     def __repr__(self) -> str:
         return f"RemoteError({self.name}: {self!s})"

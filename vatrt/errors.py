@@ -34,6 +34,20 @@ class UpgradeFailed(VatrtError):
     """A vat upgrade failed and was rolled back completely."""
 
 
+class VatStartFailed(VatrtError):
+    """A first boot's static vat could not start (its ``build_root_object`` raised,
+    or returned no Far object): `open_kernel` raises it, and the store keeps
+    nothing of the boot. `.vat_name` is the vat, `.cause` what went wrong."""
+
+    def __init__(self, vat_name: str, cause: str) -> None:
+        self.vat_name = vat_name
+        self.cause = cause
+        super().__init__(f"static vat {vat_name!r} failed to start: {cause}")
+
+    def __reduce__(self) -> tuple[type[VatStartFailed], tuple[str, str]]:
+        return (type(self), (self.vat_name, self.cause))
+
+
 class ReplayDivergence(VatrtError):
     """Reopening a store, a vat's replay made other syscalls than its transcript says."""
 

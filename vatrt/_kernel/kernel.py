@@ -50,6 +50,7 @@ from ..errors import (
     KernelPanic,
     RejectedError,
     VatrtError,
+    VatStartFailed,
     VatTerminated,
 )
 from . import host_checks
@@ -126,6 +127,10 @@ class Kernel:
         self._lock = anyio.Lock()
         self._panic_error: KernelPanic | None = None
         self._closed = False  # `open_kernel` exited: every host method refuses
+        # A first boot starting its static vats (`_start_static_vats`): why each
+        # start that failed failed, and no commit until they all started.
+        self._start_failures: dict[str, str] | None = None
+        self._boot_block_open = False
         # The operations the helpers below may call (they never see the kernel).
         ops = KernelOps(
             resolve=self.promises.resolve,
@@ -213,7 +218,36 @@ class Kernel:
             kpid = self.queue_to_vat_root(cfg.bootstrap, "bootstrap", [roots, {}])
             keeper.set_bootstrap_result(kpid)
         keeper.mark_initialized()
+        await self._start_static_vats()
         self.commit()
+
+    async def _start_static_vats(self) -> None:
+        """Run a first boot's ``startVat`` cranks now, so that a static vat that
+        cannot start fails `open_kernel` with `VatStartFailed`, naming it and why
+        (not a later call with "no live vat named ..."). Those cranks go in the
+        boot's block, committed only once every static vat has started: a failed
+        boot leaves the store as it found it, and the fixed config boots it."""
+        keeper = self.keeper
+        names = {self.vat_id(name): name for name in keeper.vat_names()}
+
+        def all_started() -> bool:
+            return all(self.workers.has(v) or not keeper.is_live_vat(v) for v in names)
+
+        failures = self._start_failures = {}
+        self._boot_block_open = True
+        try:
+            await self._run(None, until=all_started)
+        except KernelPanic as panic:  # a critical vat's start failed
+            if not failures:
+                raise
+            vat_id, why = next(iter(failures.items()))
+            raise VatStartFailed(names[vat_id], why) from panic
+        finally:
+            self._start_failures = None
+            self._boot_block_open = False
+        for vat_id, name in names.items():
+            if not keeper.is_live_vat(vat_id):
+                raise VatStartFailed(name, failures.get(vat_id, "it exited while starting"))
 
     def _powers_for(self, vat_id: str) -> CapData:
         """The capdata of the powers a vat's config grants (vat-admin), in its vrefs."""
@@ -462,6 +496,8 @@ class Kernel:
         An in-memory store is never reopened, so there the keeper writes back only
         when its changes pile up (to bound their memory), and for `dump` and `audit`.
         """
+        if self._boot_block_open:
+            return  # a first boot commits once, when its static vats have started
         self._check_open("commit")
         keeper = self.keeper
         if self.kv.keeps_transcripts or keeper.unflushed() > _MEMORY_FLUSH_AFTER:
@@ -570,6 +606,8 @@ class Kernel:
         fatal = await self._start_incarnation(vat_id, 0, vat.source(), event["vatParameters"], [])
         if fatal is None and vat.options().get("dynamic"):
             self.hooks.vat_started(vat_id)
+        if fatal is not None and self._start_failures is not None:
+            self._start_failures[vat_id] = fatal[1]  # the first boot reports it
         return fatal
 
     def _prepare_send(self, event: dict[str, Any]) -> tuple[str, Message] | None:
@@ -606,11 +644,22 @@ class Kernel:
         if vpid is None:
             self.refcounts.decref_all(event_krefs(event))
             return None
-        state = self.keeper.promise_state(kpid)
-        data = clist.capdata_to_vat(self.keeper.promise_data(kpid))
-        clist.delete(kpid)  # the vat forgets a promise once it hears its resolution
+        keeper = self.keeper
+        # With the promises its data reaches that are settled too, so the vat never
+        # subscribes to a settled promise (promises resolved to each other: forever).
+        kpids = self.promises.settled_with(kpid)
+        resolutions = [
+            Resolution(
+                clist.to_vat(each),
+                keeper.promise_state(each) == "rejected",
+                clist.capdata_to_vat(keeper.promise_data(each)),
+            )
+            for each in kpids
+        ]
+        for each in kpids:
+            clist.delete(each)  # the vat forgets a promise once it hears its resolution
         self.refcounts.decref_all(event_krefs(event))
-        return vat_id, Notify([Resolution(vpid, state == "rejected", data)])
+        return vat_id, Notify(resolutions)
 
     def panic(self, error: KernelPanic) -> None:
         """The kernel cannot go on: `run()` raises `error` from now on."""

@@ -96,6 +96,22 @@ class Promises:
             seen.append(forwarded)
             kpid = forwarded
 
+    def settled_with(self, kpid: str) -> list[str]:
+        """Settled `kpid` and every settled promise its data reaches, directly or
+        through one another's data, each once, in the order first met: what one
+        notify delivers together (SwingSet's ``getKpidsToRetire``)."""
+        keeper = self.keeper
+        found, seen = [kpid], {kpid}
+        for each in found:  # grows as it goes
+            for slot in keeper.promise_data(each)["slots"]:
+                if is_object(slot) or slot in seen:
+                    continue
+                seen.add(slot)
+                state = keeper.promise_state(slot)
+                if state is not None and state != "unresolved":
+                    found.append(slot)
+        return found
+
     # -- promises the kernel decides ------------------------------------------------
 
     def kernel_promise(self, holder: KeyHolder) -> str:

@@ -185,18 +185,24 @@ class SyscallHandler:
             self.keeper.push_event({"type": "notify", "vatID": vat_id, "kpid": kpid})
 
     def _resolve(self, vat_id: str, resolve: Resolve) -> None:
+        """Settle a batch. Its promises may refer to one another (a cycle comes in
+        one batch, see liveslots' `collect_resolutions`), so every resolution is
+        translated while all of them are still in the c-list, and then settled."""
         clist = self.keeper.vat(vat_id).clist
+        settled: dict[str, tuple[bool, CapData]] = {}
         for resolution in resolve.resolutions:
             vpid, rejected, data = resolution.vpid, resolution.rejected, resolution.data
             kpid = clist.kref_of(vpid)
             if kpid is None or vpid[0] != "p":
                 raise IllegalSyscall(f"vat {vat_id} resolved {vpid!r}, which it does not have")
-            if self.keeper.decider_of(kpid) != vat_id:
+            if self.keeper.decider_of(kpid) != vat_id or kpid in settled:
                 raise IllegalSyscall(
                     f"vat {vat_id} resolved {vpid} ({kpid}) but does not decide it"
                 )
-            kdata = clist.capdata_to_kernel(data)
-            self.ops.resolve(kpid, bool(rejected), kdata, vat_id)
+            settled[kpid] = (bool(rejected), clist.capdata_to_kernel(data))
+        for kpid, (rejected, kdata) in settled.items():
+            self.ops.resolve(kpid, rejected, kdata, vat_id)
+        for kpid in settled:
             clist.delete(kpid)
 
     def _exit(self, vat_id: str, exit: Exit) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from .._marshal import CapData, RemoteError, decode, encode, error_capdata
+from .._marshal import CapData, RemoteError, decode, encode
 from .._protocol import (
     OK,
     Answer,
@@ -52,6 +52,7 @@ from .._refs import ROOT_VREF
 from .durable import VREF_ATTR, DurableStore
 from .far import Presence, current, far_iface
 from .promises import FULFILLED, REJECTED, Microtasks, VatPromise, run_coroutine
+from .resolutions import collect_resolutions
 
 
 class _FullCollections:
@@ -126,6 +127,8 @@ class LiveSlots:
         # Imports durable state stopped referring to while no presence was alive.
         self._released_imports: set[str] = set()
         self._promises: dict[str, VatPromise] = {}
+        # While a notify is unmarshalled: its batch, vpid -> promise (None: new here).
+        self._notified: dict[str, VatPromise | None] | None = None
         self._next_export = 1
         self._next_promise = 1
         self.exited = False
@@ -236,12 +239,20 @@ class LiveSlots:
         self._invoke(obj, method, args, result, kwargs)
 
     def _deliver_notify(self, resolutions: list[Resolution]) -> None:
-        for resolution in resolutions:
-            promise = self._promises.pop(resolution.vpid, None)
+        """Settle a batch: a promise and the settled promises its data reaches (the
+        kernel sends them together). Their data may name one another, even promises
+        new to this vat: those are made here and settled by the batch, never
+        subscribed to."""
+        batch = self._notified = {r.vpid: self._promises.pop(r.vpid, None) for r in resolutions}
+        try:
+            values = [self.unmarshal(resolution.data) for resolution in resolutions]
+        finally:
+            self._notified = None
+        for resolution, value in zip(resolutions, values, strict=True):
+            promise = batch[resolution.vpid]
             if promise is None:
                 continue
             promise.vref = None
-            value = self.unmarshal(resolution.data)
             promise._settle(REJECTED if resolution.rejected else FULFILLED, value)
 
     def _invoke(
@@ -382,14 +393,11 @@ class LiveSlots:
         vpid = promise.vref
         if vpid is None or not promise.decided_here:
             return
-        rejected = promise.rejected
-        try:
-            data = self.marshal(promise.value)
-        except TypeError as exc:
-            rejected, data = True, error_capdata(str(exc), "TypeError")
-        self.syscall(Resolve([Resolution(vpid, rejected, data)]))
-        self._promises.pop(vpid, None)
-        promise.vref = None
+        batch = collect_resolutions(vpid, promise, self.marshal, self._promises.get)
+        self.syscall(Resolve([resolution for _, resolution in batch]))
+        for settled, resolution in batch:
+            self._promises.pop(resolution.vpid, None)
+            settled.vref = None
 
     def call_kernel_hook(self, name: str, args: list[Any]) -> Any:
         answer = self.syscall(CallKernelHook(name, self.marshal(args, f"{name}() arguments")))
@@ -488,6 +496,13 @@ class LiveSlots:
             return self._export_of(vref)
         promise = self._promises.get(vref)
         if promise is None:
+            notified = self._notified
+            if notified is not None and vref in notified:  # settled by this notify
+                promise = notified[vref]
+                if promise is None:
+                    promise = notified[vref] = VatPromise(self.micro)
+                    promise.decided_here = False
+                return promise
             promise = VatPromise(self.micro)
             promise.vref = vref
             promise.decided_here = False

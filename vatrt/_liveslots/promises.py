@@ -79,6 +79,8 @@ class VatPromise:
     def _settle(self, state: int, value: Any) -> None:
         if self._state != PENDING:
             return
+        if state == REJECTED and type(value) is RemoteError and value.stands_for_reason:
+            value = value.reason  # the data a rejection was raised as (see RemoteError)
         if state == FULFILLED and type(value) is VatPromise:
             # Resolving with a promise follows it.
             if value is self:

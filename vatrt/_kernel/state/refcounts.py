@@ -12,7 +12,10 @@ nothing):
   it, the object's keys go away);
 - an object whose owner is gone, unrecognizable: its keys go away;
 - a promise nobody refers to: its keys go away, releasing what its resolution
-  and queue held.
+  and queue held;
+- settled promises that only one another's resolutions refer to (resolved to
+  each other, and every vat has heard): their keys go away together
+  (`_collect_cycle`). SwingSet keeps such a cycle for good.
 
 `recount` computes every count from scratch (c-lists, run-queue, promise queues
 and resolutions, retained vatParameters, vat roots, host pins) for `audit()`.
@@ -23,6 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from ..._marshal import CapData
 from ..._refs import is_object
 from ...errors import KernelPanic
 from .records import GCAction, ObjectRecord
@@ -89,8 +93,8 @@ class RefCounts:
             record.refcount -= 1
             if record.refcount < 0:
                 raise _underflow(kref)
-            if record.refcount == 0:
-                self.maybe_free.add(kref)
+            if record.refcount == 0 or _names_a_promise(record.data):
+                self.maybe_free.add(kref)  # freed, or maybe only held by a cycle
 
     def incref_all(self, krefs: list[str]) -> None:
         for kref in krefs:
@@ -122,8 +126,13 @@ class RefCounts:
             self.maybe_free.clear()
             for kref in batch:
                 if not is_object(kref):
-                    if keeper.promise_state(kref) is not None and self.get(kref)[0] == 0:
+                    state = keeper.promise_state(kref)
+                    if state is None:
+                        continue
+                    if self.get(kref)[0] == 0:
                         self._delete_promise(kref)
+                    elif state != "unresolved":
+                        self._collect_cycle(kref)
                     continue
                 if not keeper.object_exists(kref):
                     continue
@@ -146,6 +155,43 @@ class RefCounts:
         for msg in keeper.promise_queue(kpid):
             self.decref_all(message_krefs(msg))
         keeper.delete_promise(kpid)
+
+    def _collect_cycle(self, kpid: str) -> None:
+        """Delete the settled promises reachable from settled `kpid` through
+        resolution data that nothing else refers to.
+
+        Trial deletion over that subgraph (its members: settled promises): a member
+        whose count exceeds the references the members' data make to it is held
+        from outside (a c-list, an event, a pin, an unsettled promise's queue);
+        what such a member reaches is alive too; the rest refer only to one another.
+        Cheap in the usual case, a resolution naming no settled promise: one member.
+        """
+        keeper = self.keeper
+        edges: dict[str, list[str]] = {}  # member -> the promises its data names
+        todo = [kpid]
+        while todo:
+            each = todo.pop()
+            record = keeper.record(each)
+            if each in edges or record is None or record.data is None:
+                continue  # seen, or not settled: not a member
+            edges[each] = [slot for slot in record.data["slots"] if not is_object(slot)]
+            todo.extend(edges[each])
+        inside = Counter(slot for named in edges.values() for slot in named if slot in edges)
+        alive = [each for each in edges if keeper.record(each).refcount > inside[each]]
+        reached: set[str] = set()
+        while alive:
+            each = alive.pop()
+            if each not in reached:
+                reached.add(each)
+                alive.extend(slot for slot in edges[each] if slot in edges)
+        garbage = sorted(each for each in edges if each not in reached)
+        for each in garbage:
+            for slot in keeper.promise_data(each)["slots"]:
+                if slot in edges and slot not in reached:
+                    continue  # garbage too: goes with it
+                self.decref(slot)
+        for each in garbage:
+            keeper.delete_promise(each)
 
     # -- audit ---------------------------------------------------------------------
 
@@ -197,6 +243,11 @@ class RefCounts:
                     hold(slot)
         expected = {k: (reach[k], recog[k]) for k in set(recog) | set(stored)}
         return expected, stored
+
+
+def _names_a_promise(data: CapData | None) -> bool:
+    """A settled promise's resolution names a promise (it may be part of a cycle)."""
+    return data is not None and any(slot[1] == "p" for slot in data["slots"])
 
 
 def _underflow(kref: str) -> KernelPanic:

@@ -3,7 +3,7 @@
 Key schema (every key the kernel writes; values are strings)::
 
     kernel.schemaVersion = "2"          2: vats retain their vatParameters
-    kernel.initialized = "1"            first boot done: static vats and bootstrap queued
+    kernel.initialized = "1"            first boot done: static vats started, bootstrap queued
     kernel.bootstrapResult = kpN        the bootstrap message's result promise
     kernel.crankNumber = N              cranks committed so far
     kernel.vatAdminCallbacks = koN      vat-admin's callbacks object (one count)
