@@ -7,6 +7,7 @@ call succeeds).
 """
 
 import inspect
+from pathlib import Path
 
 import anyio
 import pytest
@@ -503,6 +504,13 @@ async def test_a_dict_config_with_keys_or_values_that_are_not_str_is_a_config_er
         await still_works(kernel)
 
 
+async def test_a_dict_config_bundle_path_may_be_a_path(anyio_backend, config):
+    paths = {name: Path(config["base_dir"]) / path for name, path in config["bundles"].items()}
+    async with vatrt.open_kernel({**config, "bundles": paths}) as kernel:
+        await booted(kernel)
+        await still_works(kernel)
+
+
 async def test_a_toml_config_parameter_key_is_a_str_as_toml_says(anyio_backend, tmp_path):
     (tmp_path / "answers.py").write_text(ANSWERS)
     path = tmp_path / "sim.toml"
@@ -576,10 +584,14 @@ async def test_a_closed_kernel_refuses_every_host_method_naming_it(
 # -- item 18: a cancelled call releases what it pinned -----------------------------------
 
 
-async def cancel_after_checkpoints(scope, checkpoints):
-    for _ in range(checkpoints):
+async def cancel_after_cranks(kernel, scope, cranks):
+    """Cancel `scope` once the run in it has begun `cranks` more cranks."""
+    until = kernel.stats().cranks + cranks
+    while True:
         await anyio.lowlevel.checkpoint()
-    scope.cancel()
+        if kernel.stats().cranks >= until:
+            scope.cancel()
+            return
 
 
 async def test_a_hundred_cancelled_calls_leave_nothing_pinned(anyio_backend, config):
@@ -596,7 +608,7 @@ async def test_a_hundred_cancelled_calls_leave_nothing_pinned(anyio_backend, con
         async with anyio.create_task_group() as tasks:
             for i in range(50):  # cancelled in the middle of their run
                 with anyio.CancelScope() as scope:
-                    tasks.start_soon(cancel_after_checkpoints, scope, 1 + i % 3)
+                    tasks.start_soon(cancel_after_cranks, kernel, scope, 1 + i % 3)
                     await kernel.call("a", "ping", 10)
                 cancelled += scope.cancelled_caught
         assert cancelled == 100

@@ -9,10 +9,11 @@ for a bool (TOML and JSON keys are always strings).
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, NewType
 
 import attrs
 import cattrs
@@ -25,6 +26,9 @@ VAT_NAME = re.compile(r"[A-Za-z0-9._-]{1,199}")
 RESERVED_VAT_NAMES = frozenset({"vat_admin"})
 DEFAULT_REAP_INTERVAL = 1000
 DEFAULT_COMMIT_EVERY = 1000
+
+# A bundle's path, relative to the config: a str, or in a dict config a `Path`.
+BundlePath = NewType("BundlePath", str)
 
 
 @attrs.frozen
@@ -40,7 +44,7 @@ class VatConfig:
 @attrs.frozen
 class KernelConfig:
     vats: dict[str, VatConfig]
-    bundles: dict[str, str] = attrs.field(factory=dict)
+    bundles: dict[str, BundlePath] = attrs.field(factory=dict)
     bootstrap: str | None = None
     reap_interval: int = DEFAULT_REAP_INTERVAL
     commit_every: int = DEFAULT_COMMIT_EVERY
@@ -72,6 +76,17 @@ def _strict(kind: type) -> Any:
 _converter.register_structure_hook(bool, _strict(bool))
 _converter.register_structure_hook(int, _strict(int))
 _converter.register_structure_hook(str, _strict(str))
+
+
+def _bundle_path(value: Any, _: type) -> str:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if type(value) is not str:
+        raise _WrongType(str, value)
+    return value
+
+
+_converter.register_structure_hook(BundlePath, _bundle_path)
 for _cls in (VatConfig, KernelConfig):
     _converter.register_structure_hook(
         _cls, make_dict_structure_fn(_cls, _converter, _cattrs_forbid_extra_keys=True)
