@@ -51,6 +51,11 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             s["ka"], s["kb"] = ka, kb
             return await E(s["maker"]).walk_received(ka, 6)
 
+        async def selfish(self):
+            inner = (await E(s["maker"]).selfish())[0]
+            again = (await inner)[0]
+            return [again is inner, type(inner).__name__, type(await again).__name__]
+
         def forget(self):
             for name in ("pa", "pb", "ka", "kb"):
                 s.pop(name, None)
@@ -79,6 +84,11 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             # pa and pb are the results of gen1 and gen2: they follow the kits
             kits.pop("gen1")([pb])
             kits.pop("gen2")([pa])
+
+        def selfish(self):
+            p, resolve, _ = make_promise_kit()
+            resolve([p])
+            return p
 
         async def walk_received(self, p, steps):
             first, kinds = p, []
@@ -150,6 +160,15 @@ async def test_a_vat_sending_a_promise_cycle_it_settled_itself_resolves_it_in_on
         kernel.audit()
 
 
+async def test_a_promise_resolved_to_a_list_holding_itself_settles(anyio_backend, cycle_config):
+    async with vatrt.open_kernel(cycle_config) as kernel:
+        await kernel.run()
+        before = promises_in(kernel)
+        assert await kernel.call("holder", "selfish") == [True, "VatPromise", "list"]
+        assert promises_in(kernel) == before  # it referred only to itself: freed
+        kernel.audit()
+
+
 async def test_a_cycle_of_resolved_promises_nobody_holds_is_collected_by_the_kernel(
     anyio_backend, cycle_config
 ):
@@ -159,6 +178,7 @@ async def test_a_cycle_of_resolved_promises_nobody_holds_is_collected_by_the_ker
         await kernel.call("holder", "start")
         await kernel.call("holder", "walk", "pa", 3)
         await kernel.call("holder", "send_own_cycle")
+        await kernel.call("holder", "selfish")
         await kernel.call("holder", "forget")
         await kernel.collect_garbage()
         # the cycles' promises referred only to one another: they are gone

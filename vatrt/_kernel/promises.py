@@ -101,6 +101,8 @@ class Promises:
         through one another's data, each once, in the order first met: what one
         notify delivers together (SwingSet's ``getKpidsToRetire``)."""
         keeper = self.keeper
+        if not keeper.promise_data(kpid)["slots"]:
+            return [kpid]  # the usual case, kept cheap
         found, seen = [kpid], {kpid}
         for each in found:  # grows as it goes
             for slot in keeper.promise_data(each)["slots"]:

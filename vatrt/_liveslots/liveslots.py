@@ -52,7 +52,7 @@ from .._refs import ROOT_VREF
 from .durable import VREF_ATTR, DurableStore
 from .far import Presence, current, far_iface
 from .promises import FULFILLED, REJECTED, Microtasks, VatPromise, run_coroutine
-from .resolutions import collect_resolutions
+from .resolutions import collect_resolutions, names_a_promise
 
 
 class _FullCollections:
@@ -243,6 +243,14 @@ class LiveSlots:
         kernel sends them together). Their data may name one another, even promises
         new to this vat: those are made here and settled by the batch, never
         subscribed to."""
+        if len(resolutions) == 1 and not names_a_promise(resolutions[0].data["slots"]):
+            resolution = resolutions[0]  # the usual case, kept cheap
+            promise = self._promises.pop(resolution.vpid, None)
+            if promise is not None:
+                promise.vref = None
+                value = self.unmarshal(resolution.data)
+                promise._settle(REJECTED if resolution.rejected else FULFILLED, value)
+            return
         batch = self._notified = {r.vpid: self._promises.pop(r.vpid, None) for r in resolutions}
         try:
             values = [self.unmarshal(resolution.data) for resolution in resolutions]

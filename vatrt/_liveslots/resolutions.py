@@ -30,21 +30,31 @@ def collect_resolutions(
     `vpid`): its own first, then each settled promise this vat decides that the
     batch's data names, in the order first named (so the kernel meets a new
     promise's vref in data before it meets its resolution)."""
-    batch: list[tuple[VatPromise, Resolution]] = []
+    first = _resolution(vpid, promise, marshal)
+    if not names_a_promise(first.data["slots"]):
+        return [(promise, first)]  # the usual case, kept cheap
+    batch = [(promise, first)]
     queued = {vpid}
-    todo = [(vpid, promise)]
-    for vpid, promise in todo:  # grows as it goes
-        rejected = promise.rejected
-        try:
-            data = marshal(promise.value)
-        except TypeError as exc:
-            rejected, data = True, error_capdata(str(exc), "TypeError")
-        batch.append((promise, Resolution(vpid, rejected, data)))
-        for slot in data["slots"]:
+    for _, resolution in batch:  # grows as it goes
+        for slot in resolution.data["slots"]:
             if slot[0] != "p" or slot in queued:
                 continue
             other = promise_of(slot)
             if other is not None and other.settled and other.decided_here:
                 queued.add(slot)
-                todo.append((slot, other))
+                batch.append((other, _resolution(slot, other, marshal)))
     return batch
+
+
+def names_a_promise(slots: list[str]) -> bool:
+    """Whether capdata slots (vrefs) name a promise."""
+    return bool(slots) and any(slot[0] == "p" for slot in slots)  # most have none
+
+
+def _resolution(vpid: str, promise: VatPromise, marshal: Callable[[Any], CapData]) -> Resolution:
+    rejected = promise.rejected
+    try:
+        data = marshal(promise.value)
+    except TypeError as exc:
+        rejected, data = True, error_capdata(str(exc), "TypeError")
+    return Resolution(vpid, rejected, data)

@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from ..._marshal import CapData
 from ..._refs import is_object
 from ...errors import KernelPanic
 from .records import GCAction, ObjectRecord
@@ -93,8 +92,10 @@ class RefCounts:
             record.refcount -= 1
             if record.refcount < 0:
                 raise _underflow(kref)
-            if record.refcount == 0 or _names_a_promise(record.data):
-                self.maybe_free.add(kref)  # freed, or maybe only held by a cycle
+            if record.refcount == 0:
+                self.maybe_free.add(kref)
+            elif record.data is not None and _names_a_promise(record.data["slots"]):
+                self.maybe_free.add(kref)  # settled: maybe held only by a cycle
 
     def incref_all(self, krefs: list[str]) -> None:
         for kref in krefs:
@@ -245,9 +246,9 @@ class RefCounts:
         return expected, stored
 
 
-def _names_a_promise(data: CapData | None) -> bool:
+def _names_a_promise(slots: list[str]) -> bool:
     """A settled promise's resolution names a promise (it may be part of a cycle)."""
-    return data is not None and any(slot[1] == "p" for slot in data["slots"])
+    return bool(slots) and any(slot[1] == "p" for slot in slots)  # most have none
 
 
 def _underflow(kref: str) -> KernelPanic:
