@@ -62,7 +62,8 @@ def config(directory: str) -> dict:
 
 
 async def main(store: str, directory: str, calls: int, upgrade_every: int) -> None:
-    async with vatrt.open_kernel(config(directory), store=store) as kernel:
+    worker = os.environ.get("VATRT_TEST_WORKER", "local")
+    async with vatrt.open_kernel(config(directory), store=store, worker=worker) as kernel:
         await kernel.run()
         done = len(await kernel.call("ledger", "entries"))
         print(f"start {done}", flush=True)

@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 import vatrt
+import vatrt._worker.options
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crash_child import config
@@ -24,16 +25,23 @@ from crash_child import config
 CHILD = Path(__file__).resolve().parent / "crash_child.py"
 CRASH_EXIT = 86
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
 
 
 def start_child(store, directory, calls, upgrade_every=0, env=None, backend="asyncio"):
+    """The host process to kill, its vats in the worker kind this test runs on."""
+    worker = vatrt._worker.options.fallback_worker
     return subprocess.Popen(
         [sys.executable, str(CHILD), str(store), str(directory), str(calls), str(upgrade_every)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **(env or {}), "VATRT_TEST_BACKEND": backend},
+        env={
+            **os.environ,
+            **(env or {}),
+            "VATRT_TEST_BACKEND": backend,
+            "VATRT_TEST_WORKER": worker,
+        },
     )
 
 
@@ -66,7 +74,12 @@ async def test_kill_9_at_random_moments_loses_no_acknowledged_call(anyio_backend
     kills, acked = 0, []
     while kills < 20:
         child = start_child(store, directory, 400, 25, backend=anyio_backend)
-        await anyio.sleep(rng.uniform(0.35, 1.2))
+        # The kill lands at a random moment of the run, counted from when the kernel
+        # is open (its start takes longer with subprocess workers, or a busy machine).
+        with anyio.fail_after(60):
+            started = await anyio.to_thread.run_sync(child.stdout.readline)
+        assert started.startswith("start "), started + child.stderr.read()
+        await anyio.sleep(rng.uniform(0.05, 0.9))
         child.send_signal(signal.SIGKILL)
         out, err = child.communicate()
         assert child.returncode in (-signal.SIGKILL, 0), err

@@ -550,6 +550,7 @@ CLOSED_CALLS = {
     "audit": lambda k: k.audit(),
     "dump": lambda k: k.dump(),
     "stats": lambda k: k.stats(),
+    "worker_status": lambda k: k.worker_status("a"),
     "vat_id": lambda k: k.vat_id("a"),
     "vat_names": lambda k: k.vat_names(),
     "bootstrap_kpid": lambda k: k.bootstrap_kpid,

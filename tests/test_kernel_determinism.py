@@ -1,5 +1,5 @@
 """The same config and inputs give the same cranks and the same kernel state on
-asyncio and on trio."""
+asyncio and on trio, and with local or subprocess workers."""
 
 import io
 
@@ -37,7 +37,7 @@ def build_root_object(vat_powers, vat_parameters, baggage):
 """
 
 
-def run_scenario(backend, directory):
+def run_scenario(backend, directory, worker="local"):
     config = make_config(
         directory,
         {"boot": (TRADER, {"seed": 7}), "a": (TRADER, {"seed": 3}), "b": (TRADER, {"seed": 5})},
@@ -47,7 +47,7 @@ def run_scenario(backend, directory):
     slog = io.BytesIO()
 
     async def main():
-        async with vatrt.open_kernel(config, slog=slog) as kernel:
+        async with vatrt.open_kernel(config, slog=slog, worker=worker) as kernel:
             await kernel.run()
             log = await kernel.call("boot", "trade", 30)
             await kernel.call("boot", "trade", 10)
@@ -77,3 +77,9 @@ def test_asyncio_and_trio_give_the_same_cranks_and_kernel_state(tmp_path):
 
 def test_running_twice_on_one_backend_gives_the_same_state(tmp_path):
     assert run_scenario("asyncio", tmp_path)[1] == run_scenario("asyncio", tmp_path)[1]
+
+
+def test_local_and_subprocess_workers_give_the_same_cranks_kernel_state_and_slog(tmp_path):
+    local = run_scenario("trio", tmp_path)
+    for backend in ("asyncio", "trio"):
+        assert run_scenario(backend, tmp_path, worker="subprocess") == local

@@ -1,8 +1,12 @@
-"""Random sequences of sends, keeps, drops, passes, upgrades and terminations:
-`kernel.audit()` passes after every step, and once nothing holds an object,
-garbage collection deletes it."""
+"""Random sequences of sends, keeps, drops, passes, upgrades and terminations,
+interleaved with hostile ones (forged vrefs, malformed syscalls, BaseExceptions
+raised by vat code, refused host calls, cancelled calls): `kernel.audit()` passes
+after every step, a refused host call changes nothing, a vat that breaks the
+rules is the only one that goes, and once nothing holds an object, garbage
+collection deletes it."""
 
 import anyio
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -10,7 +14,9 @@ import vatrt
 from vatrt.testing import make_config
 
 KEEPER = """
-from vatrt.vat import E, Far, durable_kind
+from vatrt.vat import E, Far, Presence, durable_kind, make_promise_kit
+from vatrt._liveslots.far import current   # only a broken vat does this: tests use it to misbehave
+from vatrt._protocol import Msg, Send
 
 def build_root_object(vat_powers, vat_parameters, baggage):
     held = {}
@@ -58,6 +64,26 @@ def build_root_object(vat_powers, vat_parameters, baggage):
                     pass
         def leave(self):
             vat_powers.exit_vat("bye")
+        def forge(self, slot):
+            # a send to an import this vat never had
+            current.liveslots.syscall(Send("o-9999", Msg({"body": "[\\"n\\",[]]", "slots": []}, None)))
+        def malformed(self, slot):
+            # a send whose body is not JSON, to a peer it does hold
+            # to a peer it holds, or (after an upgrade forgot its peers) to its own root
+            others = [p.vref for _, p in sorted(peers.items()) if isinstance(p, Presence)]
+            target = others[slot % len(others)] if others else "o+0"
+            current.liveslots.syscall(Send(target, Msg({"body": "[not json", "slots": []}, None)))
+        def raise_base(self, which):
+            raise [KeyboardInterrupt, SystemExit, GeneratorExit][which % 3]("from vat code")
+        async def raise_base_later(self, which):
+            await E(peers[sorted(peers)[0]]).n_of(0)
+            raise [KeyboardInterrupt, SystemExit, GeneratorExit][which % 3]("from vat code")
+        def n_of(self, slot):
+            return slot
+        def wait(self, slot):
+            promise, resolve, reject = make_promise_kit()
+            held[("waiting", slot)] = resolve
+            return promise
     return Far("Keeper", Keeper())
 """
 
@@ -79,10 +105,39 @@ steps = st.lists(
         st.tuples(st.just("gc")),
         st.tuples(st.just("upgrade"), st.sampled_from(NAMES)),
         st.tuples(st.just("leave"), st.sampled_from(["c"])),
+        # hostile: each either rejects the call or ends the vat that made it
+        st.tuples(st.just("forge"), st.sampled_from(["b", "c"]), st.integers(0, 3)),
+        st.tuples(st.just("malformed"), st.sampled_from(["b", "c"]), st.integers(0, 3)),
+        st.tuples(st.just("raise_base"), st.sampled_from(NAMES), st.integers(0, 2)),
+        st.tuples(st.just("raise_base_later"), st.sampled_from(NAMES), st.integers(0, 2)),
+        st.tuples(st.just("refused"), st.sampled_from(NAMES), st.integers(0, 5)),
+        st.tuples(st.just("cancelled"), st.sampled_from(NAMES), st.integers(0, 3)),
     ),
     min_size=1,
-    max_size=25,
+    max_size=30,
 )
+
+# The steps that break a rule of the kernel: the vat that makes one is terminated.
+ILLEGAL = {"forge", "malformed"}
+
+
+def refused_call(kernel, name, which):
+    """A bad host call, by kind: each must raise and change nothing."""
+    if which == 0:
+        return kernel.upgrade_all_vats(upgrade_message=object())
+    if which == 1:
+        return kernel.restart_vat(name, upgrade_message=lambda: None)
+    if which == 2:
+        return kernel.call(name, "keep", 0, object())
+    if which == 3:
+        return kernel.call(name, "_private")
+    if which == 4:
+        return kernel.restart_vat("nobody-is-called-this")
+
+    async def bad_queue():
+        kernel.queue_to_vat_root(name, "drop", "abc")
+
+    return bad_queue()
 
 
 def owned_objects(kernel):
@@ -104,6 +159,22 @@ async def play(config, script):
             elif kind == "upgrade":
                 if args[0] in live:
                     await kernel.restart_vat(args[0])
+            elif kind == "refused":
+                before = kernel.dump()
+                with pytest.raises((vatrt.VatrtError, TypeError, ValueError)):
+                    await refused_call(kernel, *args)
+                assert kernel.dump() == before, f"refused {step} changed the kernel"
+            elif kind == "cancelled":
+                if args[0] in live:
+                    with anyio.move_on_after(0):  # cancelled at the run's first checkpoint
+                        await kernel.call(args[0], "wait", args[1])
+                    await kernel.run()
+            elif kind in ILLEGAL:
+                if args[0] in live:
+                    with pytest.raises(vatrt.RejectedError):
+                        await kernel.call(args[0], kind, *args[1:])
+                    assert args[0] not in kernel.vat_names(), f"{step}: the vat is gone"
+                    assert set(live) - {args[0]} <= set(kernel.vat_names()), "only that vat"
             elif args[0] in live:
                 method = {"make": "make"}.get(kind, kind)
                 try:
@@ -127,7 +198,7 @@ async def play(config, script):
         assert leftover == set()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(script=steps, backend=st.sampled_from(["asyncio", "trio"]))
 def test_random_programs_keep_every_refcount_exact(tmp_path_factory, script, backend):
     config = make_config(

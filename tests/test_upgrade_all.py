@@ -206,8 +206,8 @@ def stalling_after_start(factory, started):
     class Stalling:
         validate_bundle = factory.validate_bundle
 
-        def make(self, spec, syscall):
-            worker = factory.make(spec, syscall)
+        def make(self, spec, syscall, note=None):
+            worker = factory.make(spec, syscall, note)
             made.append(worker)
             deliver = worker.deliver
 

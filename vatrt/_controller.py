@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import IO, Any
 
 import anyio
+import attrs
 
 from ._kernel.kernel import Kernel
 from ._store.kvstore import KVStore
 from ._store.memory import MemoryKVStore
 from ._store.sqlite import SQLiteKVStore
-from ._worker.local import LocalWorkerFactory
+from ._worker import options
+from ._worker.kinds import WorkerKinds
+from ._worker.options import check_worker_options
 from .config import KernelConfig, load_config
 from .errors import ConfigError
 
@@ -107,19 +110,25 @@ async def open_kernel(
     store: str | Path | None = None,
     *,
     slog: str | Path | IO[bytes] | None = None,
+    worker: str | None = None,
 ) -> AsyncIterator[Kernel]:
     """Boot (or reopen) a kernel; its vats' tasks live inside this context.
 
     `store` is None for an in-memory kernel, or a SQLite file (created, or
     reopened: then the store's own vats and bundles are what runs). `config` may be
     None to reopen an existing store. `slog` is a path or a binary file that gets
-    one JSON line per crank, delivery and syscall.
+    one JSON line per crank, delivery and syscall. `worker` ("local" or
+    "subprocess") overrides the config's ``default_worker``.
     """
+    if worker is not None:
+        check_worker_options(worker, None, "worker")
     # The slog is checked before the store is opened (a bad slog leaves no store
     # file or lock behind) and opened after (a store that is refused, say held by
     # another process, leaves that process's slog as it was).
     slog_path = _check_slog(slog)
     cfg, kv = _open(config, store)
+    default_worker = worker or cfg.default_worker or options.fallback_worker
+    cfg = attrs.evolve(cfg, default_worker=default_worker)
     slog_file: IO[bytes] | None = None
     if slog_path is not None:
         try:
@@ -133,7 +142,7 @@ async def open_kernel(
     try:
         with _host_heap_frozen():
             async with anyio.create_task_group() as task_group:
-                kernel = Kernel(kv, cfg, task_group, LocalWorkerFactory(), slog_file)
+                kernel = Kernel(kv, cfg, task_group, WorkerKinds(default_worker), slog_file)
                 try:
                     await kernel.boot()
                     yield kernel

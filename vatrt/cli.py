@@ -107,6 +107,11 @@ def main() -> None:
 )
 @click.option("--backend", type=BACKENDS, default="asyncio", show_default=True)
 @click.option(
+    "--worker",
+    type=click.Choice(["local", "subprocess"]),
+    help="Run vats in this kind of worker (overrides the config's default_worker).",
+)
+@click.option(
     "--max-cranks",
     type=click.IntRange(min=1),
     metavar="N",
@@ -128,6 +133,7 @@ def run(
     store: Path | None,
     slog: Path | None,
     backend: str,
+    worker: str | None,
     max_cranks: int | None,
     upgrade_all_at: int | None,
     report: str | None,
@@ -143,7 +149,7 @@ def run(
 
     async def main() -> int:
         started = time.perf_counter()
-        async with open_kernel(config, store, slog=slog) as kernel:
+        async with open_kernel(config, store, slog=slog, worker=worker) as kernel:
             first = kernel.stats().cranks
 
             def left() -> int | None:
@@ -279,6 +285,13 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke test that checks every answer.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON here.")
 @click.option(
+    "--worker",
+    type=click.Choice(["local", "subprocess"]),
+    default="local",
+    show_default=True,
+    help="subprocess: run each message scenario with subprocess workers too, next to local.",
+)
+@click.option(
     "--plot",
     "plot_path",
     type=click.Path(path_type=Path),
@@ -289,6 +302,7 @@ def bench(
     backend: str,
     quick: bool,
     json_path: Path | None,
+    worker: str,
     plot_path: Path | None,
 ) -> None:
     """Run load scenarios, each next to an anyio ping-pong baseline from this process.
@@ -305,7 +319,7 @@ def bench(
             import matplotlib  # noqa: F401
         except ImportError:
             raise click.UsageError("--plot needs matplotlib: pip install 'vatrt[plot]'") from None
-    available = scenarios(quick)
+    available = scenarios(quick, ("local",) if worker == "local" else ("local", worker))
     unknown = sorted(set(names) - set(available))
     if unknown:
         raise click.BadParameter(

@@ -20,6 +20,8 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception
 
+from ._liveslots.promises import DEFAULT_MAX_TURNS
+from ._worker.options import check_worker_options
 from .errors import ConfigError
 
 VAT_NAME = re.compile(r"[A-Za-z0-9._-]{1,199}")
@@ -39,6 +41,13 @@ class VatConfig:
     reap_interval: int | None = None
     # Grant `vat_powers.vat_admin` (the vat-admin service) to this vat.
     vat_admin: bool = False
+    # "local" or "subprocess" (`vatrt._worker.kinds`); None: the kernel's default_worker.
+    worker: str | None = None
+    # delivery_timeout_s, memory_mb: subprocess workers only.
+    limits: dict[str, Any] | None = None
+    # max_restarts, within_s: how often a subprocess worker that dies is restarted.
+    restart: dict[str, Any] | None = None
+    max_turns: int | None = None  # None: the kernel's max_turns
 
 
 @attrs.frozen
@@ -48,6 +57,9 @@ class KernelConfig:
     bootstrap: str | None = None
     reap_interval: int = DEFAULT_REAP_INTERVAL
     commit_every: int = DEFAULT_COMMIT_EVERY
+    default_worker: str | None = None  # None: "local" (`vatrt._worker.options`)
+    # Turns one delivery may take (the turn meter, `vatrt._liveslots.promises`).
+    max_turns: int = DEFAULT_MAX_TURNS
     # Where relative bundle paths are resolved: the config file's folder.
     base_dir: str = "."
 
@@ -150,10 +162,24 @@ def _check(cfg: KernelConfig, source: str) -> None:
             )
         if vat.reap_interval is not None and vat.reap_interval < 1:
             raise ConfigError(f"invalid config in {source}: vats.{name}.reap_interval must be >= 1")
+    check_worker_options(cfg.default_worker, None, f"invalid config in {source}: default_worker")
+    for name, vat in cfg.vats.items():
+        check_worker_options(
+            vat.worker, vat.limits, f"invalid config in {source}: vats.{name}", vat.restart
+        )
+        if vat.limits and (vat.worker or cfg.default_worker or "local") != "subprocess":
+            raise ConfigError(
+                f"invalid config in {source}: vats.{name}.limits need worker = 'subprocess' "
+                "(a vat in the kernel's own process cannot be stopped)"
+            )
     if cfg.bootstrap is not None and cfg.bootstrap not in cfg.vats:
         raise ConfigError(
             f"invalid config in {source}: bootstrap vat {cfg.bootstrap!r} is not in [vats]"
         )
+    if cfg.max_turns < 1 or any(
+        v.max_turns is not None and v.max_turns < 1 for v in cfg.vats.values()
+    ):
+        raise ConfigError(f"invalid config in {source}: max_turns must be >= 1")
     if cfg.reap_interval < 1 or cfg.commit_every < 1:
         raise ConfigError(
             f"invalid config in {source}: reap_interval and commit_every must be >= 1"

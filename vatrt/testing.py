@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from ._worker import options
+from ._worker.options import check_worker_options
 
 
 def make_config(
@@ -45,3 +50,22 @@ def make_config(
     if bootstrap is not None:
         config["bootstrap"] = bootstrap
     return config
+
+
+@contextmanager
+def default_worker(kind: str) -> Iterator[None]:
+    """Kernels opened inside run their vats in `kind` of worker unless their config
+    or `open_kernel(worker=...)` says otherwise: a test suite's fixture can run
+    every test on each kind::
+
+        @pytest.fixture(params=["local", "subprocess"])
+        def worker_kind(request):
+            with vatrt.testing.default_worker(request.param):
+                yield request.param
+    """
+    check_worker_options(kind, None, "default_worker")
+    before, options.fallback_worker = options.fallback_worker, kind
+    try:
+        yield
+    finally:
+        options.fallback_worker = before

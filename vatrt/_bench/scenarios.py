@@ -83,11 +83,12 @@ async def _measure(
     check: Callable[[Any], bool],
     *,
     store: bool = False,
+    worker: str = "local",
 ) -> Result:
     base = await baseline.pingpong(2000)
     run = _Run(cfg, store)
     try:
-        async with open_kernel(cfg, run.store_path()) as kernel:
+        async with open_kernel(cfg, run.store_path(), worker=worker) as kernel:
             await kernel.run()
             kernel.crank_times = []
             start = time.perf_counter()
@@ -99,13 +100,16 @@ async def _measure(
             kernel.audit()
     finally:
         run.close()
-    label = f"{name} ({'sqlite' if store else 'memory'})"
+    where = ("sqlite" if store else "memory") + ("" if worker == "local" else f", {worker}")
+    label = f"{name} ({where})"
     return Result(
         label, ops / elapsed, unit, base, _percentile(times, 0.5), _percentile(times, 0.99)
     )
 
 
-async def _between_two_vats(name: str, unit: str, n: int, store: bool) -> Result:
+async def _between_two_vats(
+    name: str, unit: str, n: int, store: bool, worker: str = "local"
+) -> Result:
     """Vat a's `name` method against vat b, n times: both answer n(n-1)/2."""
     return await _measure(
         name,
@@ -115,18 +119,19 @@ async def _between_two_vats(name: str, unit: str, n: int, store: bool) -> Result
         lambda k: k.call("a", name.replace("-", ""), "b", n),
         lambda t: t == n * (n - 1) // 2,
         store=store,
+        worker=worker,
     )
 
 
-async def pingpong(n: int, store: bool = False) -> Result:
-    return await _between_two_vats("ping-pong", "round trips/s", n, store)
+async def pingpong(n: int, store: bool = False, worker: str = "local") -> Result:
+    return await _between_two_vats("ping-pong", "round trips/s", n, store, worker)
 
 
-async def burst(n: int, store: bool = False) -> Result:
-    return await _between_two_vats("burst", "msgs/s", n, store)
+async def burst(n: int, store: bool = False, worker: str = "local") -> Result:
+    return await _between_two_vats("burst", "msgs/s", n, store, worker)
 
 
-async def fan_out(n_vats: int, n_each: int, store: bool = False) -> Result:
+async def fan_out(n_vats: int, n_each: int, store: bool = False, worker: str = "local") -> Result:
     total = n_vats * n_each * (n_each - 1) // 2
     return await _measure(
         f"fan-out to {n_vats} vats",
@@ -136,10 +141,11 @@ async def fan_out(n_vats: int, n_each: int, store: bool = False) -> Result:
         lambda k: k.call("a", "fan_out", n_each),
         lambda t: t == total,
         store=store,
+        worker=worker,
     )
 
 
-async def chain(depth: int, store: bool = False) -> Result:
+async def chain(depth: int, store: bool = False, worker: str = "local") -> Result:
     return await _measure(
         "pipelined chain",
         "hops/s",
@@ -148,10 +154,11 @@ async def chain(depth: int, store: bool = False) -> Result:
         lambda k: k.call("a", "chain", "b", depth),
         lambda v: v == depth,
         store=store,
+        worker=worker,
     )
 
 
-async def create_vats(n: int, store: bool = False) -> Result:
+async def create_vats(n: int, store: bool = False, worker: str = "local") -> Result:
     return await _measure(
         f"create {n} dynamic vats",
         "vats/s",
@@ -160,6 +167,7 @@ async def create_vats(n: int, store: bool = False) -> Result:
         lambda k: k.call("a", "create_many", n),
         lambda v: v == n,
         store=store,
+        worker=worker,
     )
 
 
@@ -205,13 +213,19 @@ async def replay(deliveries: int) -> Result:
 Scenario = Callable[[bool], Awaitable[list[Result]]]
 
 
-def scenarios(quick: bool) -> dict[str, Scenario]:
-    """Name -> scenario; `quick` sizes them for a smoke test (seconds, not minutes)."""
+def scenarios(quick: bool, workers: tuple[str, ...] = ("local",)) -> dict[str, Scenario]:
+    """Name -> scenario; `quick` sizes them for a smoke test (seconds, not minutes).
+    The message scenarios run once per worker kind in `workers`, in that order, so
+    a subprocess figure sits next to the local one measured in the same run."""
     n = 300 if quick else 5000
 
     def both(fn: Callable[..., Awaitable[Result]], *args: Any) -> Scenario:
         async def run(_: bool) -> list[Result]:
-            return [await fn(*args, store=False), await fn(*args, store=True)]
+            return [
+                await fn(*args, store=store, worker=worker)
+                for worker in workers
+                for store in (False, True)
+            ]
 
         return run
 

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from .._protocol import Delivery, Syscall
+from .interrupts import StopRequest
 
 
 @attrs.frozen
@@ -53,17 +54,19 @@ class RunState:
     the run is over or an event needs an await (then it wakes the kernel's task).
     """
 
-    __slots__ = ("crank", "error", "max_cranks", "next", "ran", "times", "until")
+    __slots__ = ("crank", "error", "interrupt", "max_cranks", "next", "ran", "times", "until")
 
     def __init__(
         self,
         max_cranks: int | None,
         until: Callable[[], bool] | None,
         times: list[float] | None,
+        interrupt: StopRequest | None = None,
     ) -> None:
         self.max_cranks = max_cranks
         self.until = until
         self.times = times
+        self.interrupt = interrupt if interrupt is not None else StopRequest()  # Ctrl-C
         self.ran = 0
         self.crank: CrankInFlight | None = None  # handed over with its delivery, not yet run
         self.next: CrankInFlight | None = None  # begun, and needs the kernel's task
@@ -74,6 +77,8 @@ class RunState:
         self.crank, self.next, self.error = crank, None, None
 
     def over(self) -> bool:
+        if self.interrupt.requested:
+            return True
         if self.max_cranks is not None and self.ran >= self.max_cranks:
             return True
         return self.until is not None and self.until()

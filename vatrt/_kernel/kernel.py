@@ -40,7 +40,7 @@ from .._protocol import (
 from .._protocol import encode as encode_record
 from .._refs import is_object
 from .._store.kvstore import KVStore
-from .._worker.base import Worker, WorkerFactory, WorkerSpec
+from .._worker.base import Worker, WorkerFactory, WorkerSpec, WorkerStatus
 from .._worker.parking import Parker
 from ..config import KernelConfig, resolve_bundle_path
 from ..errors import (
@@ -56,6 +56,7 @@ from ..errors import (
 from . import host_checks
 from .crank import CrankInFlight, Rollback, RunState
 from .gc_actions import take_gc_action
+from .interrupts import stop_on_sigint
 from .lifecycle import add_vat, terminate_vat
 from .ops import Fatal, KernelOps
 from .promises import VAT_TERMINATED, Promises
@@ -159,6 +160,7 @@ class Kernel:
             self.bundles,
             self.upgrades.queue,
             default_reap_interval=config.reap_interval,
+            default_worker=config.default_worker or "local",
         )
         self.syscalls = SyscallHandler(keeper, ops, self.hooks.call)
         self.deliveries = 0
@@ -177,7 +179,8 @@ class Kernel:
         keeper = self.keeper
         if keeper.is_initialized():
             migrate(keeper, self.commit)
-            await replay_vats(keeper, self._ops, self.syscalls, self._start_worker)
+            with stop_on_sigint() as interrupt:  # a Ctrl-C lands between deliveries
+                await replay_vats(keeper, self._ops, self.syscalls, self._start_worker, interrupt)
             return
         cfg = self.config
         vat_admin_bundle = self.bundles.install_file(vat_admin_bundle_path())
@@ -263,13 +266,27 @@ class Kernel:
         bundle does not load); in a crank, undone with it (`WorkerTable`)."""
         vat = self.keeper.vat(vat_id)
         source, filename = self.bundles.get(bundle_id)
-        spec = WorkerSpec(vat_id, vat.name(), incarnation, source, filename)
+        name = vat.name()
+        options = vat.options()
+        configured = self.config.vats.get(name) if not options.get("dynamic") else None
+        spec = WorkerSpec(
+            vat_id,
+            name,
+            incarnation,
+            source,
+            filename,
+            worker=options.get("worker") or (configured.worker if configured else None),
+            limits=options.get("limits") or (configured.limits if configured else None),
+            restart=options.get("restart") or (configured.restart if configured else None),
+            max_turns=(configured.max_turns if configured else None) or self.config.max_turns,
+        )
         handle = self.syscalls.handle
 
         def syscall(vso: Syscall) -> Any:
-            return handle(vat_id, vso)
+            # `worker` is this function's own worker: only its deliveries may call it.
+            return handle(vat_id, worker, vso)
 
-        worker = self._worker_factory.make(spec, syscall)
+        worker = self._worker_factory.make(spec, syscall, self.slog.write)
         await self.workers.start(vat_id, worker)
         self.slog.write({"type": "vat-start", "vatID": vat_id, "name": spec.name})
         return worker
@@ -305,22 +322,25 @@ class Kernel:
 
     async def _run(self, max_cranks: int | None, until: Callable[[], bool] | None = None) -> int:
         self._raise_if_panicked()
-        run = RunState(max_cranks, until, self.crank_times)
-        async with self._lock:
-            try:
-                crank = self._advance(run, None, None)
-                while crank is not None:
-                    if crank.awaits:
-                        try:
-                            outcome = await self._process_async(crank.event)
-                        except BaseException:
-                            self._crank_failed()
-                            raise
-                        crank = self._advance(run, crank, outcome)
-                    else:
-                        crank = await self._pass_baton(run, crank)
-            finally:
-                self.commit()
+        with stop_on_sigint() as interrupt:
+            run = RunState(max_cranks, until, self.crank_times, interrupt)
+            async with self._lock:
+                try:
+                    crank = self._advance(run, None, None)
+                    while crank is not None:
+                        if crank.awaits:
+                            try:
+                                outcome = await self._process_async(crank.event)
+                            except BaseException:
+                                self._crank_failed()
+                                raise
+                            crank = self._advance(run, crank, outcome)
+                        else:
+                            crank = await self._pass_baton(run, crank)
+                finally:
+                    self.commit()
+        if interrupt.requested:
+            raise KeyboardInterrupt("Ctrl-C: the kernel stopped at a crank boundary")
         self._raise_if_panicked()
         return run.ran
 
@@ -330,6 +350,18 @@ class Kernel:
 
     def _take_event(self) -> dict[str, Any] | None:
         return take_gc_action(self.keeper, self.workers.has) or self.keeper.pop_event()
+
+    def _take_offender(self) -> dict[str, Any] | None:
+        """A vat whose syscall function was called out of turn is terminated first,
+        in a crank of its own (it stays listed until that crank commits)."""
+        offenders = self.syscalls.out_of_turn
+        while offenders:
+            vat_id, why = min(offenders.items())
+            if self.keeper.vat(vat_id).is_live():
+                reason = error_capdata(why, "VatFatalError")
+                return {"type": "terminateVat", "vatID": vat_id, "reason": reason}
+            del offenders[vat_id]
+        return None
 
     # A crank is plain code around at most one await: `_begin` takes an event and
     # prepares its delivery, the delivery runs in the vat's task, `_end` settles the
@@ -354,7 +386,7 @@ class Kernel:
 
     def _begin(self) -> CrankInFlight | None:
         self._begin_crank()
-        event = self._take_event()
+        event = self._take_offender() or self._take_event()
         if event is None:
             self._abort_crank()
             return None
@@ -371,7 +403,7 @@ class Kernel:
                 vat_id, delivery = prepared
                 crank.worker = self.workers[vat_id]
                 crank.vat_id, crank.delivery = vat_id, delivery
-                crank.recording = self._delivery_begins(vat_id, delivery)
+                crank.recording = self._delivery_begins(vat_id, crank.worker, delivery)
         except BaseException:
             self._crank_failed()
             raise
@@ -496,9 +528,9 @@ class Kernel:
         An in-memory store is never reopened, so there the keeper writes back only
         when its changes pile up (to bound their memory), and for `dump` and `audit`.
         """
+        self._check_open("commit")
         if self._boot_block_open:
             return  # a first boot commits once, when its static vats have started
-        self._check_open("commit")
         keeper = self.keeper
         if self.kv.keeps_transcripts or keeper.unflushed() > _MEMORY_FLUSH_AFTER:
             keeper.flush()
@@ -510,7 +542,8 @@ class Kernel:
         def recover(event: dict[str, Any]) -> None:
             reason = error_capdata(why, "VatFatalError")
             terminate_vat(self.keeper, self._ops, vat_id, failure=True, reason=reason)
-            self._undeliverable(event)
+            # The sender of the fatal message learns why, not only that the vat is gone.
+            self._undeliverable(event, error_capdata(f"vat terminated: {why}", "VatTerminated"))
 
         return Rollback(f"vat {vat_id} fatal: {why}", recover)
 
@@ -545,10 +578,10 @@ class Kernel:
             return await self._process_start_vat(event)
         return await self.upgrades.in_crank(event)
 
-    def _undeliverable(self, event: dict[str, Any]) -> None:
+    def _undeliverable(self, event: dict[str, Any], reason: CapData = VAT_TERMINATED) -> None:
         """The event's vat died processing it: release it, rejecting a send's result."""
         if event["type"] == "send" and event["msg"]["result"] is not None:
-            self.promises.resolve(event["msg"]["result"], True, VAT_TERMINATED)
+            self.promises.resolve(event["msg"]["result"], True, reason)
         self.refcounts.decref_all(event_krefs(event))
 
     # -- deliveries ---------------------------------------------------------------------
@@ -557,18 +590,21 @@ class Kernel:
         """Deliver from the kernel's task (starting a vat, an upgrade): the vat's
         verdict, ``(vat, why)`` if the delivery was fatal."""
         worker = self.workers[vat_id]
-        recording = self._delivery_begins(vat_id, delivery)
+        recording = self._delivery_begins(vat_id, worker, delivery)
         try:
             result = await worker.deliver(delivery)
         except BaseException:
-            self.syscalls.recording = None
+            self.syscalls.end_delivery(withdrawn=True)
             raise
         return self._delivery_ends(vat_id, delivery, result, recording)
 
-    def _delivery_begins(self, vat_id: str, delivery: Delivery) -> list[tuple[Syscall, Any]] | None:
+    def _delivery_begins(
+        self, vat_id: str, worker: Worker, delivery: Delivery
+    ) -> list[tuple[Syscall, Any]] | None:
         if self.slog.enabled:
             self.slog.write({"type": "deliver", "vatID": vat_id, "delivery": delivery})
-        recording = self.syscalls.recording = [] if self.kv.keeps_transcripts else None
+        recording: list[tuple[Syscall, Any]] | None = [] if self.kv.keeps_transcripts else None
+        self.syscalls.begin_delivery(worker, recording)
         return recording
 
     def _delivery_ends(
@@ -578,7 +614,7 @@ class Kernel:
         result: Answer,
         recording: list[tuple[Syscall, Any]] | None,
     ) -> Fatal | None:
-        self.syscalls.recording = None
+        self.syscalls.end_delivery()
         self.deliveries += 1
         why, exit_request = self.syscalls.verdict(vat_id)
         if why is None and type(result) is not Ok:
@@ -901,6 +937,15 @@ class Kernel:
             vats=len(self.keeper.vat_names()),
             run_queue_length=self.keeper.run_queue_length(),
         )
+
+    def worker_status(self, name: str) -> WorkerStatus:
+        """The kind, process id and restart count of a live vat's worker."""
+        self._check_open("worker_status")
+        vat_id = self.vat_id(name)
+        worker = self.workers.get(vat_id)
+        if worker is None:
+            raise VatTerminated(f"vat {name!r} has not started yet (its start is queued)")
+        return worker.status()
 
     def _close(self) -> None:
         """`open_kernel` is exiting: stop every worker; from now on every host

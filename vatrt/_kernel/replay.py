@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from .._protocol import Failed, ProtocolError, decode_transcript_entry
 from .._worker.base import Worker
 from ..errors import ReplayDivergence, StoreError
+from .interrupts import StopRequest
 from .ops import KernelOps
 from .state.keeper import KernelKeeper
 from .state.schema import SCHEMA_VERSION
@@ -41,12 +42,14 @@ async def replay_vats(
     ops: KernelOps,
     syscalls: SyscallHandler,
     start_worker: Callable[[str, int, str], Awaitable[Worker]],
+    interrupt: StopRequest | None = None,
 ) -> None:
     """Rebuild every live vat by replaying its current incarnation's transcript.
 
     Syscalls are checked against the transcript and answered from it; a
     difference is a `ReplayDivergence` naming the vat, the delivery and what
-    differed, and the kernel does not open."""
+    differed, and the kernel does not open. A Ctrl-C (`interrupt`) stops it
+    after the delivery it came in, with KeyboardInterrupt (replay writes nothing)."""
     for vat_id in keeper.vat_ids():
         vat = keeper.vat(vat_id)
         items = vat.transcript()
@@ -55,6 +58,7 @@ async def replay_vats(
         name = vat.name()
         worker = await start_worker(vat_id, vat.incarnation(), vat.source())
         for position, item in enumerate(items):
+            _stop_if_asked(interrupt)
             try:
                 entry = decode_transcript_entry(item)
             except ProtocolError as e:
@@ -62,9 +66,11 @@ async def replay_vats(
                     f"vat {name!r}: its transcript's delivery {position} is unreadable: {e}"
                 ) from None
             replay = syscalls.replaying[vat_id] = Replay(name, position, entry.syscalls)
+            syscalls.begin_delivery(worker, None)
             try:
                 result = await worker.deliver(entry.delivery)
             finally:
+                syscalls.end_delivery()
                 del syscalls.replaying[vat_id]
             replay.finish()
             if replay.divergence is None and isinstance(result, Failed):
@@ -74,3 +80,9 @@ async def replay_vats(
             if replay.divergence is not None:
                 raise ReplayDivergence(replay.divergence)
         ops.slog.write({"type": "vat-replayed", "vatID": vat_id, "deliveries": len(items)})
+    _stop_if_asked(interrupt)
+
+
+def _stop_if_asked(interrupt: StopRequest | None) -> None:
+    if interrupt is not None and interrupt.requested:
+        raise KeyboardInterrupt("Ctrl-C: the kernel stopped replaying its vats")

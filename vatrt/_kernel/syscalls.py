@@ -5,11 +5,26 @@ vrefs; the handler, dispatching on its type, translates it through the vat's
 c-list and applies it to kernel state inside the current crank. An illegal
 syscall raises `IllegalSyscall` into the vat and is also recorded, so the crank
 is rolled back and the vat terminated even if vat code swallows the exception.
+
+Illegal is: a record of no known kind, a ref the vat has no right to, capdata no
+receiver could decode (`capdata_check`), and any exception at all while the
+syscall is applied (the rollback undoes whatever it had done so far).
+
+A syscall is accepted only from the worker being delivered to, in the kernel's
+thread, while its delivery runs (the "turn"). Any other (another vat's code
+holding this vat's syscall function, a thread, a callback after the delivery)
+is refused before it touches anything: `IllegalSyscall` to whoever called, and
+the vat whose syscall function it is goes on the `out_of_turn` list, which the
+crank loop empties by terminating each of them at the next crank boundary. The
+one exception is a worker whose delivery the kernel withdrew (a cancelled run):
+a worker in another process may still send what it had made before it knew, and
+that is refused without being held against its vat.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from threading import get_ident
 from typing import Any
 
 from .._marshal import CapData
@@ -30,6 +45,7 @@ from .._protocol import (
     encode,
 )
 from .._refs import is_object
+from .capdata_check import check_capdata, check_methargs
 from .ops import KernelOps
 from .state.clist import IllegalSyscall
 from .state.keeper import KernelKeeper
@@ -113,6 +129,30 @@ class SyscallHandler:
         # In a delivery: vats whose syscalls were illegal (why), and exit requests.
         self._illegal: dict[str, str] = {}
         self._exits: dict[str, tuple[bool, CapData]] = {}
+        # The worker whose delivery is under way, and the thread it runs in.
+        self._turn: Any = None
+        self._turn_thread = 0
+        # The worker whose delivery the kernel withdrew (its crank undone): what
+        # it still sends is refused, and not held against its vat.
+        self._withdrawn: Any = None
+        # Vats whose syscall function was called out of turn -> why; the crank loop
+        # terminates them. Another thread may add to it (a dict write is atomic).
+        self.out_of_turn: dict[str, str] = {}
+
+    def begin_delivery(self, worker: Any, recording: list[tuple[Syscall, Any]] | None) -> None:
+        """`worker`'s delivery begins: its syscalls are accepted until it ends."""
+        self._turn, self._turn_thread = worker, get_ident()
+        if worker is self._withdrawn:
+            self._withdrawn = None
+        self.recording = recording
+
+    def end_delivery(self, *, withdrawn: bool = False) -> None:
+        """The delivery ended, or (`withdrawn`) the kernel took it back: a worker
+        in another process may still send syscalls it had made before it knew."""
+        if withdrawn and self._turn is not None:
+            self._withdrawn = self._turn
+        self._turn = None
+        self.recording = None
 
     def verdict(self, vat_id: str) -> tuple[str | None, tuple[bool, CapData] | None]:
         """What vat `vat_id`'s delivery, now over, asked beyond state: why it was
@@ -123,9 +163,12 @@ class SyscallHandler:
         """A crank was undone: nothing its deliveries asked stands."""
         self._illegal.clear()
         self._exits.clear()
-        self.recording = None
+        self.end_delivery(withdrawn=True)
 
-    def handle(self, vat_id: str, vso: Syscall) -> Any:
+    def handle(self, vat_id: str, worker: Any, vso: Syscall) -> Any:
+        """A syscall from `worker` (vat `vat_id`'s): its result, or `IllegalSyscall`."""
+        if worker is not self._turn or get_ident() != self._turn_thread:
+            self._refuse(vat_id, worker, vso)
         replay = self.replaying.get(vat_id)
         if replay is not None:
             return replay.next(vso)
@@ -135,13 +178,14 @@ class SyscallHandler:
         try:
             handler = self._table.get(type(vso))
             if handler is None:
-                raise IllegalSyscall(f"unknown syscall {vso!r}")
+                raise IllegalSyscall(f"unknown syscall {_shown(vso)}")
             result = handler(vat_id, vso)
         except IllegalSyscall as e:
             illegal[vat_id] = str(e)
             raise
-        except (TypeError, KeyError, ValueError, IndexError, AttributeError) as e:
-            why = f"malformed syscall {vso!r}: {type(e).__name__}: {e}"
+        except BaseException as e:  # whatever it is (this is plain code: no host
+            # cancellation or held Ctrl-C lands here), the crank is undone, the vat dies
+            why = f"malformed syscall {_shown(vso)}: {type(e).__name__}: {e}"
             illegal[vat_id] = why
             raise IllegalSyscall(why) from None
         slog = self.ops.slog
@@ -151,12 +195,30 @@ class SyscallHandler:
             self.recording.append((vso, result))
         return result
 
+    def _refuse(self, vat_id: str, worker: Any, vso: Syscall) -> None:
+        """Out of turn: touch nothing, mark the vat for termination, raise."""
+        if worker is self._withdrawn:
+            raise IllegalSyscall(f"vat {vat_id}'s delivery was withdrawn: syscall refused")
+        if self._turn is None:
+            when = "while no delivery was under way"
+        elif get_ident() != self._turn_thread:
+            when = "from a thread other than the kernel's"
+        else:
+            when = "during a delivery to another vat (or incarnation)"
+        why = f"vat {vat_id}'s syscall function was called {when}: {type(vso).__name__} refused"
+        self.out_of_turn.setdefault(vat_id, why)
+        raise IllegalSyscall(why)
+
     # -- messages and promises -------------------------------------------------------
 
     def _send(self, vat_id: str, send: Send) -> None:
+        msg = send.msg
+        try:
+            check_methargs(msg.methargs)
+        except ValueError as e:
+            raise IllegalSyscall(f"vat {vat_id} sent a malformed message: {e}") from None
         clist = self.keeper.vat(vat_id).clist
         target = clist.to_kernel(send.target)
-        msg = send.msg
         methargs = clist.capdata_to_kernel(msg.methargs)
         result_vpid = msg.result
         result = None
@@ -199,6 +261,7 @@ class SyscallHandler:
                 raise IllegalSyscall(
                     f"vat {vat_id} resolved {vpid} ({kpid}) but does not decide it"
                 )
+            _check(vat_id, "resolved a promise with", data)
             settled[kpid] = (bool(rejected), clist.capdata_to_kernel(data))
         for kpid, (rejected, kdata) in settled.items():
             self.ops.resolve(kpid, rejected, kdata, vat_id)
@@ -206,6 +269,7 @@ class SyscallHandler:
             clist.delete(kpid)
 
     def _exit(self, vat_id: str, exit: Exit) -> None:
+        _check(vat_id, "exited with", exit.info)
         kdata = self.keeper.vat(vat_id).clist.capdata_to_kernel(exit.info)
         self._exits[vat_id] = (bool(exit.failure), kdata)
 
@@ -264,6 +328,22 @@ class SyscallHandler:
 
     def _vatstore_get_keys(self, vat_id: str, get_keys: VatstoreGetKeys) -> list[str]:
         return self.keeper.vat(vat_id).vatstore_keys(_vatstore_key(get_keys.prefix))
+
+
+def _check(vat_id: str, doing: str, capdata: Any) -> None:
+    try:
+        check_capdata(capdata)
+    except ValueError as e:
+        raise IllegalSyscall(f"vat {vat_id} {doing} malformed capdata: {e}") from None
+
+
+def _shown(vso: Any) -> str:
+    """A syscall in an error message: its repr, cut short (vat code made it)."""
+    try:
+        text = repr(vso)
+    except Exception:
+        return f"<{type(vso).__name__}>"
+    return text if len(text) <= 300 else f"{text[:300]}..."
 
 
 def _wire(vso: Any) -> str:

@@ -22,8 +22,9 @@ from typing import Any
 
 from .._bundle_format import encode_package
 from .._marshal import DECODE_MAX_DEPTH, RETAIN, CapData, decode, encode
+from .._worker.options import check_worker_options
 from ..config import RESERVED_VAT_NAMES, VAT_NAME
-from ..errors import BundleError
+from ..errors import BundleError, ConfigError
 from .lifecycle import add_vat
 from .promises import Promises
 from .state.bundles import BundleStore, is_bundle_id
@@ -52,7 +53,7 @@ def _describe(reason: Any) -> str:
     return str(reason) if isinstance(reason, BaseException) else repr(reason)
 
 
-CREATE_OPTIONS = frozenset({"critical", "reap_interval"})
+CREATE_OPTIONS = frozenset({"critical", "reap_interval", "worker", "limits", "restart"})
 
 
 class HookError(Exception):
@@ -101,6 +102,7 @@ class VatAdminHooks:
         queue_upgrade: QueueUpgrade,
         *,
         default_reap_interval: int,
+        default_worker: str = "local",
     ) -> None:
         self.keeper = keeper
         self.refcounts = keeper.refcounts
@@ -108,6 +110,7 @@ class VatAdminHooks:
         self.bundles = bundles
         self._queue_upgrade = queue_upgrade
         self._default_reap_interval = default_reap_interval
+        self._default_worker = default_worker
 
     def call(self, vat_id: str, name: str, args_capdata: CapData) -> list[Any]:
         """Run hook `name` for vat-admin; ``["ok", capdata]`` or ``["error", why, name]``.
@@ -187,12 +190,34 @@ class VatAdminHooks:
             raise HookError("create_vat: critical must be True or False", "TypeError")
         if type(reap_interval) is not int or reap_interval < 1:  # True is not an interval
             raise HookError("create_vat: reap_interval must be an int >= 1", "TypeError")
+        worker, limits, restart = (
+            options.get("worker"),
+            options.get("limits"),
+            options.get("restart"),
+        )
+        try:
+            check_worker_options(worker, limits, "create_vat", restart)
+        except ConfigError as e:
+            raise HookError(str(e), "TypeError") from None
+        if limits and (worker or self._default_worker) != "subprocess":
+            raise HookError(
+                "create_vat: limits need worker='subprocess' "
+                "(a vat in the kernel's own process cannot be stopped)",
+                "TypeError",
+            )
         vat_options = {
             "name": name,
             "critical": critical,
             "reapInterval": reap_interval,
             "dynamic": True,
         }
+        # Stored only when chosen here: otherwise the kernel's default applies.
+        if worker is not None:
+            vat_options["worker"] = worker
+        if limits:
+            vat_options["limits"] = dict(limits)
+        if restart:
+            vat_options["restart"] = dict(restart)
         vat_id = add_vat(keeper, name, bundle_id, vat_options, _marshal(parameters))
         created = self.promises.kernel_promise(keeper.vat(vat_id).holder("createResult"))
         return [vat_id, _Slot(created)]

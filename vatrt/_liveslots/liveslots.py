@@ -51,7 +51,14 @@ from .._protocol import (
 from .._refs import ROOT_VREF
 from .durable import VREF_ATTR, DurableStore
 from .far import Presence, current, far_iface
-from .promises import FULFILLED, REJECTED, Microtasks, VatPromise, run_coroutine
+from .promises import (
+    DEFAULT_MAX_TURNS,
+    FULFILLED,
+    REJECTED,
+    Microtasks,
+    VatPromise,
+    run_coroutine,
+)
 from .resolutions import collect_resolutions, names_a_promise
 
 
@@ -109,12 +116,14 @@ class LiveSlots:
         syscall: SyscallFn,
         build_root_object: Callable[..., Any],
         make_baggage: Callable[[DurableStore], Any] | None = None,
+        *,
+        max_turns: int = DEFAULT_MAX_TURNS,
     ) -> None:
         self.syscall = syscall
         self.durable = DurableStore(
             syscall, self._marshal_to_store, self.unmarshal, self.durably_released
         )
-        self.micro = Microtasks()
+        self.micro = Microtasks(max_turns)
         self._build_root_object = build_root_object
         self._make_baggage = make_baggage
         self.root: Any = None
@@ -139,7 +148,14 @@ class LiveSlots:
     # -- deliveries ---------------------------------------------------------------
 
     def dispatch(self, delivery: Delivery) -> Answer:
-        """Run one delivery to quiescence: `OK`, or `Failed` (why) if it is fatal."""
+        """Run one delivery to quiescence: `OK`, or `Failed` (why) if it is fatal.
+
+        Whatever vat code raises is the vat's, BaseExceptions included: this is
+        plain code with no await, so no cancellation of the host's can arrive in
+        it, and while the kernel runs it holds Ctrl-C itself (a SIGINT handler
+        that stops at the next crank boundary), so a KeyboardInterrupt here was
+        raised by the vat. A method's exception rejects its result (`_invoke`);
+        one that escapes to here fails the delivery."""
         current.liveslots = self
         try:
             if isinstance(delivery, Message):
@@ -160,9 +176,7 @@ class LiveSlots:
             else:
                 raise VatFatal(f"unknown delivery {delivery!r}")
             self.micro.run_until_quiescent()
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt...: see above
             self.micro.queue.clear()
             return Failed(f"{type(exc).__name__}: {exc}")
         finally:
@@ -279,9 +293,9 @@ class LiveSlots:
             return
         try:
             value = fn(*args, **kwargs) if kwargs else fn(*args)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:
+        except MemoryError:
+            raise  # the vat may be half-way through anything: the delivery is fatal
+        except BaseException as exc:  # even KeyboardInterrupt: see `dispatch`
             if result is not None:
                 result.reject(exc)
             return

@@ -21,17 +21,39 @@ PENDING, FULFILLED, REJECTED = 0, 1, 2
 Callback = Callable[["VatPromise"], None]
 
 
+DEFAULT_MAX_TURNS = 1_000_000
+"""Turns (promise callbacks: coroutine steps, local sends) one delivery may take."""
+
+
+class TurnLimitExceeded(Exception):
+    """A delivery took more turns than its vat's ``max_turns``: it is fatal."""
+
+
 class Microtasks:
-    """The queue a vat's promise callbacks wait in until liveslots drains it."""
+    """The queue a vat's promise callbacks wait in until liveslots drains it.
 
-    __slots__ = ("queue",)
+    It is also the vat's turn meter, like SwingSet's computrons but counted in
+    turns: each callback run is one, and a delivery that takes more than
+    `max_turns` (a local object sending to itself in a loop) fails. The count
+    depends only on what the vat's code does, so a replay gives the same answer,
+    whatever the worker kind and the machine."""
 
-    def __init__(self) -> None:
+    __slots__ = ("max_turns", "queue")
+
+    def __init__(self, max_turns: int = DEFAULT_MAX_TURNS) -> None:
         self.queue: deque[tuple[Callback, VatPromise]] = deque()
+        self.max_turns = max_turns
 
     def run_until_quiescent(self) -> None:
         queue = self.queue
+        left = self.max_turns
         while queue:
+            if left == 0:
+                queue.clear()
+                raise TurnLimitExceeded(
+                    f"the delivery took more than {self.max_turns:,} turns (max_turns)"
+                )
+            left -= 1
             callback, promise = queue.popleft()
             callback(promise)
 
@@ -143,9 +165,9 @@ def run_coroutine(coro: Coroutine[Any, Any, Any], result: VatPromise) -> None:
             except StopIteration as stop:
                 result._settle(FULFILLED, stop.value)
                 return
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:  # vat exceptions (even SystemExit) reject the result
+            except MemoryError:
+                raise  # fatal to the delivery, as in a plain method
+            except BaseException as exc:  # vat exceptions (even KeyboardInterrupt) reject it
                 if isinstance(exc, RuntimeError) and str(exc) in _FOREIGN_LOOP_ERRORS:
                     exc = TypeError(_NOT_A_VAT_PROMISE.format(what=str(exc)))
                 result._settle(REJECTED, exc)

@@ -1,9 +1,6 @@
-"""How a vat runs. The kernel sees only `base`'s protocols; `local` is one kind.
+"""How a vat runs. The kernel sees only `base`'s protocols; `local` and
+`subprocess` are the kinds.
 
-Nothing here imports a worker kind, so importing the protocols does not pull in
-liveslots: the controller picks the kind and hands the kernel its factory.
+Nothing is imported here: a subprocess worker's child imports
+`vatrt._worker.child` and must not pay for the kernel side (anyio, attrs).
 """
-
-from .base import Worker as Worker
-from .base import WorkerFactory as WorkerFactory
-from .base import WorkerSpec as WorkerSpec

@@ -14,7 +14,7 @@ keep).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 from anyio.abc import TaskGroup
@@ -24,6 +24,9 @@ from .._protocol import Answer as Answer
 from .._protocol import Delivery as Delivery
 from .._protocol import Syscall as Syscall
 from .._protocol import SyscallFn as SyscallFn
+
+#: How a worker reports what it did on its own (restarts, limits): a slog record.
+NoteFn = Callable[[dict[str, Any]], None]
 
 
 @attrs.frozen
@@ -35,10 +38,27 @@ class WorkerSpec:
     incarnation: int
     source: str  # the bundle's canonical text (`_bundle_format`)
     filename: str
+    worker: str | None = None  # the kind (`vatrt._worker.kinds`); None: the kernel's default
+    limits: dict[str, Any] | None = None  # delivery_timeout_s, memory_mb (subprocess only)
+    restart: dict[str, Any] | None = None  # max_restarts, within_s (subprocess only)
+    max_turns: int | None = None  # the turn meter's limit per delivery (None: liveslots')
+
+
+@attrs.frozen
+class WorkerStatus:
+    """What `Kernel.worker_status` shows of a vat's worker."""
+
+    kind: str  # "local" or "subprocess"
+    pid: int  # the process the vat runs in (the kernel's own, for a local vat)
+    restarts: int  # times its process was replaced after a crash (subprocess)
 
 
 class Worker(Protocol):
     """One incarnation of one vat, ready to take deliveries once started."""
+
+    def status(self) -> WorkerStatus:
+        """Its kind, process and restarts."""
+        ...
 
     async def start(self, task_group: TaskGroup) -> None:
         """Start the vat's task in `task_group`; returns once it takes deliveries."""
@@ -66,9 +86,10 @@ class Worker(Protocol):
 class WorkerFactory(Protocol):
     """Makes workers of one kind, and checks bundles for it at install time."""
 
-    def make(self, spec: WorkerSpec, syscall: SyscallFn) -> Worker:
+    def make(self, spec: WorkerSpec, syscall: SyscallFn, note: NoteFn) -> Worker:
         """A worker for `spec`, its code loaded, not started; `BundleError` if the
-        bundle does not load."""
+        bundle does not load. `note(record)` puts what the worker itself did (a
+        restart, a limit) in the slog."""
         ...
 
     def validate_bundle(self, source: str, filename: str) -> None:

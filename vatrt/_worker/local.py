@@ -20,6 +20,7 @@ wait.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -29,7 +30,7 @@ from .._liveslots.bundle import BundleLoadError, load_build_root_object
 from .._liveslots.durable import make_baggage
 from .._liveslots.liveslots import LiveSlots
 from ..errors import BundleError
-from .base import Answer, Delivery, SyscallFn, WorkerSpec
+from .base import Answer, Delivery, NoteFn, SyscallFn, WorkerSpec, WorkerStatus
 from .parking import Parker, asyncio_yield, running_trio
 
 
@@ -44,6 +45,9 @@ class LocalWorker:
         self._answer: Answer | None = None
         self._stopped = False
         self._scope: anyio.CancelScope | None = None
+
+    def status(self) -> WorkerStatus:
+        return WorkerStatus("local", os.getpid(), 0)
 
     async def start(self, task_group: TaskGroup) -> None:
         self._on_trio = running_trio()
@@ -147,11 +151,12 @@ class LocalWorkerFactory:
         except BundleLoadError as e:
             raise BundleError(str(e)) from None
 
-    def make(self, spec: WorkerSpec, syscall: SyscallFn) -> LocalWorker:
+    def make(self, spec: WorkerSpec, syscall: SyscallFn, note: NoteFn | None = None) -> LocalWorker:
         """A worker running the bundle as a fresh module with its own liveslots."""
         module = _module_name(spec.vat_id, spec.incarnation)
         try:
             build = load_build_root_object(spec.source, spec.filename, module)
         except BundleLoadError as e:
             raise BundleError(str(e)) from None
-        return LocalWorker(LiveSlots(syscall, build, make_baggage), spec.name)
+        turns = {} if spec.max_turns is None else {"max_turns": spec.max_turns}
+        return LocalWorker(LiveSlots(syscall, build, make_baggage, **turns), spec.name)

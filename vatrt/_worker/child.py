@@ -1,0 +1,126 @@
+"""The vat's side of a `subprocess` worker: the main program of the child process.
+
+It imports liveslots and the vat's bundle, nothing of the kernel (``vatrt``'s
+package namespace is lazy), reads frames from its stdin and writes frames to
+its stdout (`vatrt._worker.frames`). Whatever the vat prints goes to stderr,
+so it can never corrupt a frame. It exits when its stdin ends, and on Linux
+asks the kernel to kill it if its parent dies first, so no child outlives its
+kernel.
+
+Run as ``python -m vatrt._worker.child``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+import msgspec
+
+from .._liveslots.bundle import BundleLoadError, load_build_root_object
+from .._liveslots.durable import make_baggage
+from .._liveslots.liveslots import LiveSlots
+from .._protocol import Syscall, decode_delivery
+from .frames import NO_RESULT, FrameError, read_frame, split_to_worker, write_frame
+
+
+class SyscallRefused(Exception):
+    """The kernel refused a syscall of this vat (its delivery is then fatal)."""
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when the kernel's process ends (PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _limit_memory(memory_mb: int | None) -> None:
+    """An allocation past the limit is then a MemoryError (RLIMIT_AS)."""
+    if memory_mb is None:
+        return
+    import resource
+
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def serve(fd_in: int, fd_out: int, *, check_only: bool = False) -> int:
+    """Load the vat named by the first frame, then run its deliveries until the
+    stream ends; the process's exit status. `check_only`: answer whether the
+    bundle loads, and exit."""
+    first = read_frame(fd_in)
+    if first is None:
+        return 0
+    kind, raw = split_to_worker(first)
+    if kind != "start":
+        raise FrameError(f"expected a start frame, not {kind!r}")
+    spec = msgspec.json.decode(raw)
+    try:
+        build = load_build_root_object(spec["source"], spec["filename"], spec["module"])
+    except BundleLoadError as e:
+        write_frame(fd_out, ["unloadable", [], str(e)])
+        return 0
+    if check_only:
+        write_frame(fd_out, ["ready", [], None])
+        return 0
+    _limit_memory(spec.get("memory_mb"))
+    pending: list[Syscall] = []
+
+    def syscall(record: Syscall) -> Any:
+        if type(record) in NO_RESULT:
+            pending.append(record)
+            return None
+        write_frame(fd_out, ["syscall", pending, record])
+        pending.clear()
+        reply = read_frame(fd_in)
+        if reply is None:
+            os._exit(0)  # the kernel is gone
+        kind, raw = split_to_worker(reply)
+        if kind == "result":
+            return msgspec.json.decode(raw)
+        if kind == "refused":
+            raise SyscallRefused(msgspec.json.decode(raw))
+        raise FrameError(f"expected a syscall's result, not {kind!r}")
+
+    turns = {} if spec.get("max_turns") is None else {"max_turns": spec["max_turns"]}
+    liveslots = LiveSlots(syscall, build, make_baggage, **turns)
+    write_frame(fd_out, ["ready", [], None])
+    while (payload := read_frame(fd_in)) is not None:
+        kind, raw = split_to_worker(payload)
+        if kind != "deliver":
+            raise FrameError(f"expected a delivery, not {kind!r}")
+        answer = liveslots.dispatch(decode_delivery(raw))
+        write_frame(fd_out, ["answer", pending, answer])
+        pending.clear()
+    return 0
+
+
+def main() -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the kernel's to handle
+    # Frames own the real stdout; what the vat prints goes to stderr.
+    fd_in, fd_out = os.dup(0), os.dup(1)
+    os.dup2(2, 1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    code = serve(fd_in, fd_out, check_only="--check" in sys.argv[1:])
+    # Nothing to tear down that matters: the vat's state is the kernel's. Skipping
+    # the interpreter's shutdown makes a stopped worker exit in ~1 ms, not ~100.
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
