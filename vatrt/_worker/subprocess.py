@@ -96,6 +96,23 @@ async def spawn_child() -> Process:
     )
 
 
+async def end_child(process: Process) -> None:
+    """End-of-stream to a child (it exits), SIGKILL if it has not within
+    `_EXIT_GRACE_S` (it is stuck in a delivery), and reap it."""
+    if process.returncode is None:
+        if process.stdin is not None:
+            try:
+                await process.stdin.aclose()
+            except (anyio.BrokenResourceError, OSError):
+                pass
+        with anyio.move_on_after(_EXIT_GRACE_S):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    await process.aclose()
+
+
 class Spares:
     """Children started ahead of need, waiting for their first frame.
 
@@ -143,15 +160,7 @@ class Spares:
         finally:
             with anyio.CancelScope(shield=True):
                 for process in self._ready:
-                    if process.stdin is not None:
-                        await process.stdin.aclose()  # end of stream: it exits
-                for process in self._ready:
-                    with anyio.move_on_after(_EXIT_GRACE_S):
-                        await process.wait()
-                    if process.returncode is None:
-                        process.kill()
-                        await process.wait()
-                    await process.aclose()
+                    await end_child(process)
                 self._ready.clear()
 
 
@@ -466,18 +475,7 @@ class SubprocessWorker:
         process, self._process = self._process, None
         if process is None:
             return
-        if process.returncode is None:
-            if self._out is not None:
-                try:
-                    await self._out.aclose()  # end of stream: the child exits
-                except (anyio.BrokenResourceError, OSError):
-                    pass
-            with anyio.move_on_after(_EXIT_GRACE_S):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-        await process.aclose()
+        await end_child(process)
 
     def _take_answer(self) -> Answer | None:
         answer, self._answer = self._answer, None
