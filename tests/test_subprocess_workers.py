@@ -121,6 +121,24 @@ async def test_a_delivery_past_its_time_limit_terminates_only_that_vat(anyio_bac
     assert children_of(os.getpid()) == []
 
 
+async def test_a_delivery_stopped_by_its_limit_is_never_run_again_after_reopening(
+    anyio_backend, config, tmp_path
+):
+    config["vats"]["b"]["limits"] = {"delivery_timeout_s": 0.2}
+    store = tmp_path / "kernel.sqlite"
+    async with vatrt.open_kernel(config, store=store) as kernel:
+        await kernel.run()
+        with pytest.raises(vatrt.RejectedError, match="time limit"):
+            await kernel.call("b", "loop")
+        before = kernel.dump()
+    with anyio.fail_after(20):  # a replay that ran `loop` again would hang here
+        async with vatrt.open_kernel(config, store=store) as kernel:
+            assert kernel.dump() == before
+            assert "b" not in kernel.vat_names()
+            assert await kernel.call("a", "double", 21) == 42
+            kernel.audit()
+
+
 async def test_an_allocation_past_the_memory_limit_terminates_the_vat(anyio_backend, config):
     config["vats"]["b"]["limits"] = {"memory_mb": 200}
     async with vatrt.open_kernel(config) as kernel:
