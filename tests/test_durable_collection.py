@@ -13,7 +13,7 @@ from vatrt._protocol import OK, BringOutYourDead, Message, Msg, StartVat
 from vatrt.testing import make_config
 from vatrt.vat import Far, durable_kind
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
 
 KEEPER = """
 from vatrt.vat import E, Far, durable_kind

@@ -15,7 +15,7 @@ import pytest
 import vatrt
 from vatrt.testing import make_config
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
 
 RELAY = """
 from vatrt.vat import E, Far

@@ -35,7 +35,7 @@ import vatrt
 from vatrt._protocol import Subscribe
 from vatrt.testing import make_config
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
 
 
 @pytest.fixture

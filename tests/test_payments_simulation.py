@@ -15,7 +15,7 @@ import vatrt
 
 CONFIG = Path(__file__).resolve().parent.parent / "bundles" / "payments.toml"
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
 
 
 def load_config(**bootstrap_parameters: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import pytest
 import vatrt
 from vatrt.testing import make_config
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
 
 # Every vat here keeps a durable count and an ephemeral one, and reports its
 # parameters and code version, so a test can see what an upgrade kept.

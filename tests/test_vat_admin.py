@@ -6,7 +6,7 @@ import pytest
 import vatrt
 from vatrt.testing import make_config
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
 
 # The bootstrap vat drives vat-admin for the host. Results that are presences come
 # back to the host as handles; methods take names to keep the host side simple.

@@ -7,7 +7,7 @@ import pytest
 import vatrt
 from vatrt.testing import make_config
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
 
 CHILD = """
 from vatrt.vat import Far
