@@ -15,7 +15,7 @@ import pytest
 import vatrt
 from vatrt.testing import make_config
 
-pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
+pytestmark = pytest.mark.anyio  # argument checks: the worker kind does not matter here
 
 RELAY = """
 from vatrt.vat import E, Far
