@@ -35,13 +35,9 @@ import vatrt
 from vatrt._protocol import Subscribe
 from vatrt.testing import make_config
 
-pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
-
-
-@pytest.fixture
-def worker_kind():
-    """Local workers (see the module's docstring); conftest's runs every kind."""
-    return "local"
+# Not `both_workers`: local workers only (see the docstring); the tests named
+# "...in a subprocess..." put their hostile vat in a subprocess worker themselves.
+pytestmark = pytest.mark.anyio
 
 
 RECEIVER = """
