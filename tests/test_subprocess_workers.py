@@ -242,6 +242,39 @@ async def test_a_crash_mid_delivery_is_retried_in_a_restarted_worker(anyio_backe
     assert [(r["vatID"], r["replayed"]) for r in restarts] == [(starts["b"], 3)]
 
 
+async def test_restarts_are_kept_in_the_store_and_shown_by_vatrt_inspect(anyio_backend, tmp_path):
+    from click.testing import CliRunner
+
+    from vatrt.cli import main
+
+    config = make_config(tmp_path, {"a": VAT, "b": VAT}, bootstrap="a")
+    config["vats"]["b"]["worker"] = "subprocess"
+    store = tmp_path / "kernel.sqlite"
+    async with vatrt.open_kernel(config, store) as kernel:
+        await kernel.run()
+        assert await kernel.call("b", "abort_once", str(tmp_path / "m"), 2) == 4
+        kernel.audit()
+    async with vatrt.open_kernel(config, store) as kernel:
+        count, why = kernel.keeper.vat(kernel.vat_id("b")).worker_restarts()
+        assert (count, kernel.keeper.vat(kernel.vat_id("a")).worker_restarts()) == (1, (0, None))
+        assert "killed by signal 6" in why
+        kernel.audit()
+    # The CLI runs its own event loop: from a worker thread, not inside this one.
+    result = await anyio.to_thread.run_sync(
+        lambda: CliRunner().invoke(main, ["inspect", "--store", str(store)])
+    )
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split("│")[1].strip(): line for line in result.output.splitlines() if "│ v" in line
+    }
+    assert rows["b"].split("│")[6].strip() == "1", result.output
+    assert rows["a"].split("│")[6].strip() == "0", result.output
+    said = " ".join(result.output.split())
+    assert "b: worker restarted 1 time(s), the last after: killed by signal 6" in said, (
+        result.output
+    )
+
+
 async def test_the_restart_budget_comes_from_the_config(anyio_backend, tmp_path):
     config = make_config(tmp_path, {"a": VAT, "b": VAT}, bootstrap="a")
     config["vats"]["b"] |= {"worker": "subprocess", "restart": {"max_restarts": 0}}

@@ -249,14 +249,24 @@ def inspect(store: Path, backend: str) -> None:
     _run_async(backend, main)
 
 
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
 def _print_inspection(kernel: Kernel, store: Path) -> None:
     dump = kernel.dump()
     table = Table(title=f"vats in {store}", title_justify="left")
-    for column in ("name", "id", "incarnation", "bundle", "critical", "retained vatParameters"):
+    columns = ("name", "id", "incarnation", "bundle", "critical", "worker restarts")
+    crashed: list[str] = []
+    for column in (*columns, "retained vatParameters"):
         table.add_column(column)
     for name in kernel.vat_names():
         vat_id = kernel.vat_id(name)
-        options = kernel.keeper.vat(vat_id).options()
+        vat = kernel.keeper.vat(vat_id)
+        options = vat.options()
+        restarts, last = vat.worker_restarts()
+        if last is not None:
+            crashed.append(f"{name}: worker restarted {restarts} time(s), the last after: {last}")
         record = dump.get(f"{vat_id}.vatParameters")
         retained = "none" if record is None else repr(kernel.vat_parameters(vat_id))
         table.add_row(
@@ -265,9 +275,12 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
             dump.get(f"{vat_id}.incarnation", "?"),
             dump.get(f"{vat_id}.source", "?")[:15] + "…",
             "yes" if options.get("critical") else "no",
-            escape(retained if len(retained) <= 60 else retained[:57] + "..."),
+            str(restarts),
+            escape(_clip(retained, 60)),
         )
     console.print(table)
+    for line in crashed:
+        console.print(escape(line))
     objects = sum(1 for k in dump if k.startswith("ko") and k.endswith(".refCount"))
     promises = sum(1 for k in dump if k.startswith("kp") and k.endswith(".refCount"))
     summary = Table(show_header=False, title="kernel", title_justify="left")
@@ -289,7 +302,7 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
     type=click.Choice(["local", "subprocess"]),
     default="local",
     show_default=True,
-    help="subprocess: run each message scenario with subprocess workers too, next to local.",
+    help="subprocess: run each scenario with subprocess workers too, next to local.",
 )
 @click.option(
     "--plot",
@@ -347,7 +360,10 @@ def bench(
     table = Table(
         title=f"vatrt bench ({backend}{', quick' if quick else ''})", title_justify="left"
     )
-    for column in ("scenario", "ops/s", "baseline ops/s", "ratio", "crank p50 µs", "crank p99 µs"):
+    columns = ["scenario", "ops/s", "baseline ops/s", "ratio", "crank p50 µs", "crank p99 µs"]
+    if worker != "local":
+        columns.append("vs local")
+    for column in columns:
         table.add_column(column, justify="left" if column == "scenario" else "right", no_wrap=True)
     for r in results:
         table.add_row(
@@ -357,8 +373,12 @@ def bench(
             f"{r.ratio:.2f}",
             "" if r.crank_p50_us is None else f"{r.crank_p50_us:,.0f}",
             "" if r.crank_p99_us is None else f"{r.crank_p99_us:,.0f}",
+            *(
+                [f"{r.detail['vs_local']:.2f}" if "vs_local" in r.detail else ""]
+                * (worker != "local")
+            ),
         )
-    wide = Console(width=max(console.width, 120)) if not console.is_terminal else console
+    wide = Console(width=max(console.width, 150)) if not console.is_terminal else console
     wide.print(table)
     if json_path is not None:
         record = {

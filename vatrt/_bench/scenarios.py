@@ -171,7 +171,7 @@ async def create_vats(n: int, store: bool = False, worker: str = "local") -> Res
     )
 
 
-async def upgrade_all(n_vats: int, store: bool = False) -> Result:
+async def upgrade_all(n_vats: int, store: bool = False, worker: str = "local") -> Result:
     cfg = config(n_vats)
 
     async def work(kernel: Kernel) -> Any:
@@ -180,29 +180,39 @@ async def upgrade_all(n_vats: int, store: bool = False) -> Result:
         return all(o.status == "upgraded" for o in report.values()) and value == n_vats - 1
 
     result = await _measure(
-        f"upgrade_all {n_vats} vats", "vats/s", cfg, n_vats + 3, work, bool, store=store
+        f"upgrade_all {n_vats} vats",
+        "vats/s",
+        cfg,
+        n_vats + 3,
+        work,
+        bool,
+        store=store,
+        worker=worker,
     )
     per_vat_ms = 1000 / result.ops_per_s
     return attrs.evolve(result, detail={"ms_per_vat": round(per_vat_ms, 3)})
 
 
-async def replay(deliveries: int) -> Result:
-    """Reopen time of a stored kernel whose vats' transcripts hold `deliveries`."""
+async def replay(deliveries: int, worker: str = "local") -> Result:
+    """Reopen time of a stored kernel whose vats' transcripts hold `deliveries`:
+    with subprocess workers, the replay goes into fresh children."""
     base = await baseline.pingpong(2000)
     run = _Run(config(), store=True)
     try:
         path = run.store_path()
-        async with open_kernel(config(), path) as kernel:
+        async with open_kernel(config(), path, worker=worker) as kernel:
             await kernel.run()
             await kernel.call("a", "pingpong", "b", deliveries // 2)
         start = time.perf_counter()
-        async with open_kernel(config(), path) as kernel:
+        async with open_kernel(config(), path, worker=worker) as kernel:
             elapsed = time.perf_counter() - start
             assert await kernel.call("b", "ping", 7) == 7
+            kernel.audit()
     finally:
         run.close()
+    where = "" if worker == "local" else f" ({worker})"
     return Result(
-        f"reopen+replay {deliveries} deliveries",
+        f"reopen+replay {deliveries} deliveries{where}",
         deliveries / elapsed,
         "deliveries/s",
         base,
@@ -215,23 +225,48 @@ Scenario = Callable[[bool], Awaitable[list[Result]]]
 
 def scenarios(quick: bool, workers: tuple[str, ...] = ("local",)) -> dict[str, Scenario]:
     """Name -> scenario; `quick` sizes them for a smoke test (seconds, not minutes).
-    The message scenarios run once per worker kind in `workers`, in that order, so
-    a subprocess figure sits next to the local one measured in the same run."""
+    Every scenario runs once per worker kind in `workers`, in that order, so a
+    subprocess figure sits next to the local one measured in the same run."""
     n = 300 if quick else 5000
+
+    def against_local(results: list[Result]) -> list[Result]:
+        """Each result of another worker kind, with its throughput as a fraction
+        of the local result measured just before it (same sizes, same store)."""
+        local: dict[str, float] = {}
+        out = []
+        for r in results:
+            if r.detail.get("worker", "local") == "local":
+                local[r.detail["case"]] = r.ops_per_s
+            elif r.detail["case"] in local:
+                vs = r.ops_per_s / local[r.detail["case"]]
+                r = attrs.evolve(r, detail={**r.detail, "vs_local": round(vs, 3)})
+            out.append(r)
+        return out
+
+    def tag(r: Result, case: str, worker: str) -> Result:
+        return attrs.evolve(r, detail={**r.detail, "case": case, "worker": worker})
 
     def both(fn: Callable[..., Awaitable[Result]], *args: Any) -> Scenario:
         async def run(_: bool) -> list[Result]:
-            return [
-                await fn(*args, store=store, worker=worker)
-                for worker in workers
-                for store in (False, True)
-            ]
+            return against_local(
+                [
+                    tag(await fn(*args, store=store, worker=worker), str(store), worker)
+                    for store in (False, True)
+                    for worker in workers
+                ]
+            )
 
         return run
 
-    def sizes(fn: Callable[[int], Awaitable[Result]], values: tuple[int, ...]) -> Scenario:
+    def sizes(fn: Callable[..., Awaitable[Result]], values: tuple[int, ...]) -> Scenario:
         async def run(_: bool) -> list[Result]:
-            return [await fn(v) for v in values]
+            return against_local(
+                [
+                    tag(await fn(v, worker=worker), str(v), worker)
+                    for v in values
+                    for worker in workers
+                ]
+            )
 
         return run
 

@@ -286,7 +286,14 @@ class Kernel:
             # `worker` is this function's own worker: only its deliveries may call it.
             return handle(vat_id, worker, vso)
 
-        worker = self._worker_factory.make(spec, syscall, self.slog.write)
+        slog, vat = self.slog, self.keeper.vat(vat_id)
+
+        def note(record: dict[str, Any]) -> None:
+            slog.write(record)
+            if record["type"] == "worker-restart":
+                vat.record_worker_restart(record["after"])
+
+        worker = self._worker_factory.make(spec, syscall, note)
         await self.workers.start(vat_id, worker)
         self.slog.write({"type": "vat-start", "vatID": vat_id, "name": spec.name})
         return worker

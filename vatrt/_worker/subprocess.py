@@ -193,7 +193,8 @@ class SubprocessWorker:
         self._in: BufferedByteReceiveStream | None = None
         # Deliveries this incarnation's child has applied, with their syscalls.
         self._record: list[tuple[Delivery, list[tuple[Syscall, Any]]]] = []
-        self._stale = False  # the child died, or is ahead of the kernel: replace it
+        # Why the child must be replaced (it died, or is ahead of the kernel), or None.
+        self._stale: str | None = None
         self._busy = self._taken_back = False
         self._crashes: list[tuple[float, str]] = []
         self._max_restarts = max_restarts
@@ -232,7 +233,8 @@ class SubprocessWorker:
         """Withdraw the delivery handed over. If the child already has it, the
         child is ahead of the kernel (whose crank is undone): it is replaced."""
         if self._delivery is None and self._busy:
-            self._stale = self._taken_back = True
+            self._stale = "its delivery was taken back"
+            self._taken_back = True
             self._kill()
         self._delivery = self._then = None
 
@@ -303,23 +305,24 @@ class SubprocessWorker:
                 return result
 
             try:
-                if self._stale:
-                    await self._restart()
+                if self._stale is not None:
+                    await self._restart(self._stale)
                 with anyio.fail_after(self._timeout):
                     answer = await self._exchange(delivery, handle)
             except TimeoutError:
                 self._kill()
-                self._stale = True
                 why = f"delivery time limit {self._timeout:g} s exceeded"
+                self._stale = why
                 self._tell("worker-limit", why=why)
                 return Failed(why)
             except _Diverged as e:
                 self._kill()
-                self._stale = True
-                return Failed(f"the restarted worker diverged from the one that died: {e}")
+                why = f"the restarted worker diverged from the one that died: {e}"
+                self._stale = why
+                return Failed(why)
             except WorkerDied as e:
                 self._kill()
-                self._stale = True
+                self._stale = str(e)
                 if self._taken_back:  # killed for that: the answer goes nowhere
                     return Failed("taken back")
                 given_up = self._crashed(str(e))
@@ -381,13 +384,13 @@ class SubprocessWorker:
                 continue
             await self._send(["result", result])
 
-    async def _restart(self) -> None:
+    async def _restart(self, why: str) -> None:
         """A fresh child, brought to where the last one was by replaying the
         deliveries it had applied, their syscalls answered from the record."""
         await self._reap()
         await self._spawn()
         self.restarts += 1
-        self._tell("worker-restart", replayed=len(self._record), restarts=self.restarts)
+        self._tell("worker-restart", after=why, replayed=len(self._record), restarts=self.restarts)
         for delivery, syscalls in self._record:
             expected = iter(syscalls)
 
@@ -400,7 +403,7 @@ class SubprocessWorker:
             answer = await self._exchange(delivery, from_record)
             if isinstance(answer, Failed):
                 raise _Diverged(f"replaying a delivery failed: {answer.why}")
-        self._stale = False
+        self._stale = None
 
     # -- the child process ----------------------------------------------------------
 

@@ -13,7 +13,8 @@ Key schema (every key the kernel writes; values are strings)::
     vat.nextID = N                      next vat id (vN)
     vat.names = JSON [name, ...]        live vats, in creation order
     vat.name.<name> = vN
-    vN.options = JSON {name, critical, reapInterval, dynamic, privileged}
+    vN.options = JSON {name, critical, reapInterval, dynamic, privileged,
+                       worker?, limits?, restart?}
     vN.source = b1-<sha256>             the bundle this incarnation runs
     vN.incarnation = N                  0 at creation, +1 per upgrade
     vN.vatParameters = JSON capdata     retained vatParameters; absent = none (schema < 2)
@@ -27,6 +28,8 @@ Key schema (every key the kernel writes; values are strings)::
     vN.c.<kref> = "R <vref>" | "_ <vref>"   c-list kernel->vat; R: reachable by the vat
     vN.c.<vref> = <kref>                c-list vat->kernel
     vN.vs.<key> = value                 vatstore: the vat's durable state
+    vN.workerRestarts = JSON {count, last}  the supervisor replaced its worker process
+                                        (absent until it first does)
 
     ko.nextID = N, kp.nextID = N
     koN.owner = vN                      absent once the owning vat is gone

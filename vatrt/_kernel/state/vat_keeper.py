@@ -172,6 +172,20 @@ class VatKeeper:
         """The current incarnation's transcript entries, in order, as recorded."""
         return list(self.kv.read_transcript(self.vat_id, self.incarnation()))
 
+    # -- its worker -------------------------------------------------------------------
+
+    def record_worker_restart(self, why: str) -> None:
+        """The supervisor replaced the vat's worker process: count it, with the
+        reason, so `vatrt inspect` can show a vat that keeps crashing."""
+        key = f"{self._prefix}workerRestarts"
+        record = loads(self.kv.get(key) or '{"count": 0}')
+        self.kv.set(key, dumps({"count": record["count"] + 1, "last": why}))
+
+    def worker_restarts(self) -> tuple[int, str | None]:
+        """How many times the vat's worker was restarted, and why the last time."""
+        record = loads(self.kv.get(f"{self._prefix}workerRestarts") or '{"count": 0}')
+        return record["count"], record.get("last")
+
     # -- vatstore ---------------------------------------------------------------------
 
     def vatstore_get(self, key: str) -> str | None:
