@@ -2,6 +2,7 @@
 (issue 12). Every test ends with `kernel.audit()` and leaves no child behind."""
 
 import os
+import re
 import signal
 
 import anyio
@@ -273,6 +274,74 @@ async def test_restarts_are_kept_in_the_store_and_shown_by_vatrt_inspect(anyio_b
     assert "b: worker restarted 1 time(s), the last after: killed by signal 6" in said, (
         result.output
     )
+
+
+COUNTER = """
+from vatrt.vat import Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    if not baggage.has("total"):
+        baggage.init("total", 0)
+    def add(n):
+        baggage.set("total", baggage.get("total") + n)
+        return baggage.get("total")
+    return Far("Counter", add=add, total=lambda: baggage.get("total"))
+"""
+
+
+async def test_a_long_transcript_replays_in_batches_on_reopen_and_after_a_kill(
+    anyio_backend, tmp_path
+):
+    # 250 deliveries: three replay frames (of 100) into each fresh child.
+    config = make_config(tmp_path, {"counter": COUNTER}, default_worker="subprocess")
+    store = tmp_path / "kernel.sqlite"
+    async with vatrt.open_kernel(config, store) as kernel:
+        await kernel.run()
+        for n in range(1, 250):
+            await kernel.call("counter", "add", n)
+    async with vatrt.open_kernel(config, store) as kernel:
+        assert await kernel.call("counter", "total") == 249 * 250 // 2
+        os.kill(kernel.worker_status("counter").pid, signal.SIGKILL)
+        await anyio.sleep(0.05)
+        assert await kernel.call("counter", "add", 1000) == 249 * 250 // 2 + 1000
+        assert kernel.worker_status("counter").restarts == 1
+        kernel.audit()
+    assert children_of(os.getpid()) == []
+
+
+async def test_a_divergence_past_the_first_replay_batch_names_its_delivery(anyio_backend, tmp_path):
+    import sqlite3
+
+    config = make_config(tmp_path, {"counter": COUNTER}, default_worker="subprocess")
+    store = tmp_path / "kernel.sqlite"
+    async with vatrt.open_kernel(config, store) as kernel:
+        await kernel.run()
+        for _ in range(150):
+            await kernel.call("counter", "add", 1)
+        vat_id = kernel.vat_id("counter")
+    # A transcript entry past the first replay batch says the vat wrote another total.
+    db = sqlite3.connect(store)
+    (position,) = db.execute(
+        "SELECT MAX(position) - 19 FROM transcript WHERE vatID = ?", (vat_id,)
+    ).fetchone()
+    (text,) = db.execute(
+        "SELECT item FROM transcript WHERE vatID = ? AND position = ?", (vat_id, position)
+    ).fetchone()
+    tampered = re.sub(r'("vatstoreSet","baggage.total","\{\\"body\\":\\")\d+', r"\g<1>999", text)
+    assert tampered != text, text
+    db.execute(
+        "UPDATE transcript SET item = ? WHERE vatID = ? AND position = ?",
+        (tampered, vat_id, position),
+    )
+    db.commit()
+    db.close()
+    with pytest.raises(
+        vatrt.ReplayDivergence,
+        match=rf"vat 'counter' diverged from its transcript at delivery {position}: expected",
+    ):
+        async with vatrt.open_kernel(config, store):
+            pass
+    assert children_of(os.getpid()) == []
 
 
 async def test_the_restart_budget_comes_from_the_config(anyio_backend, tmp_path):

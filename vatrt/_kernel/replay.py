@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from .._protocol import Failed, ProtocolError, decode_transcript_entry
-from .._worker.base import Worker
+from .._worker.base import TranscriptReplayer, Worker
+from .._worker.replaying import TranscriptCheck, failed, unreadable
 from ..errors import ReplayDivergence, StoreError
 from .interrupts import StopRequest
 from .ops import KernelOps
 from .state.keeper import KernelKeeper
 from .state.schema import SCHEMA_VERSION
-from .syscalls import Replay, SyscallHandler
+from .syscalls import SyscallHandler
 
 
 def migrate(keeper: KernelKeeper, commit: Callable[[], None]) -> None:
@@ -57,30 +58,47 @@ async def replay_vats(
             continue  # its start is still queued: it starts when that runs
         name = vat.name()
         worker = await start_worker(vat_id, vat.incarnation(), vat.source())
-        for position, item in enumerate(items):
-            _stop_if_asked(interrupt)
-            try:
-                entry = decode_transcript_entry(item)
-            except ProtocolError as e:
-                raise ReplayDivergence(
-                    f"vat {name!r}: its transcript's delivery {position} is unreadable: {e}"
-                ) from None
-            replay = syscalls.replaying[vat_id] = Replay(name, position, entry.syscalls)
-            syscalls.begin_delivery(worker, None)
-            try:
-                result = await worker.deliver(entry.delivery)
-            finally:
-                syscalls.end_delivery()
-                del syscalls.replaying[vat_id]
-            replay.finish()
-            if replay.divergence is None and isinstance(result, Failed):
-                replay.divergence = (
-                    f"vat {name!r} failed replaying delivery {position}: {result.why}"
-                )
-            if replay.divergence is not None:
-                raise ReplayDivergence(replay.divergence)
+        if isinstance(worker, TranscriptReplayer):
+            divergence = await worker.replay_transcript(
+                name, items, lambda: _stop_if_asked(interrupt)
+            )
+        else:
+            divergence = await _replay_one_by_one(vat_id, name, items, worker, syscalls, interrupt)
+        if divergence is not None:
+            raise ReplayDivergence(divergence)
         ops.slog.write({"type": "vat-replayed", "vatID": vat_id, "deliveries": len(items)})
     _stop_if_asked(interrupt)
+
+
+async def _replay_one_by_one(
+    vat_id: str,
+    name: str,
+    items: list[str],
+    worker: Worker,
+    syscalls: SyscallHandler,
+    interrupt: StopRequest | None,
+) -> str | None:
+    """Each delivery through the worker, its syscalls checked by the kernel's
+    handler against the transcript; the first divergence, or None."""
+    for position, item in enumerate(items):
+        _stop_if_asked(interrupt)
+        try:
+            entry = decode_transcript_entry(item)
+        except ProtocolError as e:
+            return unreadable(name, position, e)
+        check = syscalls.replaying[vat_id] = TranscriptCheck(name, position, entry.syscalls)
+        syscalls.begin_delivery(worker, None)
+        try:
+            result = await worker.deliver(entry.delivery)
+        finally:
+            syscalls.end_delivery()
+            del syscalls.replaying[vat_id]
+        check.finish()
+        if check.divergence is not None:
+            return check.divergence
+        if isinstance(result, Failed):
+            return failed(name, position, result.why)
+    return None
 
 
 def _stop_if_asked(interrupt: StopRequest | None) -> None:

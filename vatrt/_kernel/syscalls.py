@@ -42,52 +42,15 @@ from .._protocol import (
     VatstoreGet,
     VatstoreGetKeys,
     VatstoreSet,
-    encode,
 )
 from .._refs import is_object
+from .._worker.replaying import TranscriptCheck
 from .capdata_check import check_capdata, check_methargs
 from .ops import KernelOps
 from .state.clist import IllegalSyscall
 from .state.keeper import KernelKeeper
 from .state.records import GCAction
 from .state.refcounts import event_krefs
-
-
-class Replay:
-    """One delivery's recorded syscalls: each live syscall must match the next one,
-    and gets the recorded result (kernel state is already past this delivery)."""
-
-    def __init__(self, vat_name: str, position: int, syscalls: list[tuple[Syscall, Any]]) -> None:
-        self.vat_name = vat_name
-        self.position = position
-        self.expected = syscalls  # decoded from the transcript by the codec
-        self.index = 0
-        self.divergence: str | None = None
-
-    def next(self, vso: Syscall) -> Any:
-        if self.index >= len(self.expected):
-            return self._diverged(f"expected no more syscalls, got {_wire(vso)}")
-        want, result = self.expected[self.index]
-        self.index += 1
-        if vso != want:  # records compare field by field
-            return self._diverged(f"expected {_wire(want)}, got {_wire(vso)}")
-        return result
-
-    def finish(self) -> None:
-        if self.divergence is None and self.index < len(self.expected):
-            self.divergence = (
-                f"vat {self.vat_name!r} diverged from its transcript at delivery "
-                f"{self.position}: expected {_wire(self.expected[self.index][0])}, "
-                "got no syscall"
-            )
-
-    def _diverged(self, detail: str) -> Any:
-        if self.divergence is None:
-            self.divergence = (
-                f"vat {self.vat_name!r} diverged from its transcript at delivery "
-                f"{self.position}: {detail}"
-            )
-        raise IllegalSyscall(self.divergence)
 
 
 class SyscallHandler:
@@ -125,7 +88,7 @@ class SyscallHandler:
         # transcript is kept.
         self.recording: list[tuple[Syscall, Any]] | None = None
         # Vats being replayed from their transcripts: syscalls are checked, not run.
-        self.replaying: dict[str, Replay] = {}
+        self.replaying: dict[str, TranscriptCheck] = {}
         # In a delivery: vats whose syscalls were illegal (why), and exit requests.
         self._illegal: dict[str, str] = {}
         self._exits: dict[str, tuple[bool, CapData]] = {}
@@ -344,14 +307,6 @@ def _shown(vso: Any) -> str:
     except Exception:
         return f"<{type(vso).__name__}>"
     return text if len(text) <= 300 else f"{text[:300]}..."
-
-
-def _wire(vso: Any) -> str:
-    """A syscall as its transcript shows it (a divergence message quotes it)."""
-    try:
-        return encode(vso).decode()
-    except Exception:  # not encodable (a vat handed over something odd): say what it is
-        return repr(vso)
 
 
 def _vatstore_key(key: Any) -> str:

@@ -14,7 +14,7 @@ keep).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 from anyio.abc import TaskGroup
@@ -80,6 +80,20 @@ class Worker(Protocol):
 
     def stop(self) -> None:
         """End the vat's task (an upgrade or termination ended this incarnation)."""
+        ...
+
+
+@runtime_checkable
+class TranscriptReplayer(Protocol):
+    """A worker that replays a transcript faster than one delivery at a time
+    (a subprocess worker: many deliveries per frame, checked in the child)."""
+
+    async def replay_transcript(
+        self, vat_name: str, entries: list[str], between_batches: Callable[[], None]
+    ) -> str | None:
+        """Replay the encoded transcript `entries` (from position 0), each syscall
+        checked against the record; the first divergence, or None.
+        `between_batches` may raise to stop (a Ctrl-C)."""
         ...
 
 

@@ -24,6 +24,7 @@ from .._liveslots.durable import make_baggage
 from .._liveslots.liveslots import LiveSlots
 from .._protocol import Syscall, decode_delivery
 from .frames import NO_RESULT, FrameError, read_frame, split_to_worker, write_frame
+from .replaying import TranscriptCheck, replay_entries
 
 
 class SyscallRefused(Exception):
@@ -76,8 +77,12 @@ def serve(fd_in: int, fd_out: int, *, check_only: bool = False) -> int:
         return 0
     _limit_memory(spec.get("memory_mb"))
     pending: list[Syscall] = []
+    replaying: list[TranscriptCheck | None] = [None]  # set while a replay batch runs
 
     def syscall(record: Syscall) -> Any:
+        check = replaying[0]
+        if check is not None:
+            return check.next(record)
         if type(record) in NO_RESULT:
             pending.append(record)
             return None
@@ -96,14 +101,34 @@ def serve(fd_in: int, fd_out: int, *, check_only: bool = False) -> int:
     turns = {} if spec.get("max_turns") is None else {"max_turns": spec["max_turns"]}
     liveslots = LiveSlots(syscall, build, make_baggage, **turns)
     write_frame(fd_out, ["ready", [], None])
+
+    def checking(check: TranscriptCheck | None) -> None:
+        replaying[0] = check
+
     while (payload := read_frame(fd_in)) is not None:
         kind, raw = split_to_worker(payload)
+        if kind == "replay":
+            batch = _replay_batch.decode(raw)
+            divergence = replay_entries(
+                batch.vat, batch.first, batch.entries, liveslots.dispatch, checking
+            )
+            write_frame(fd_out, ["replayed", [], divergence])
+            continue
         if kind != "deliver":
             raise FrameError(f"expected a delivery, not {kind!r}")
         answer = liveslots.dispatch(decode_delivery(raw))
         write_frame(fd_out, ["answer", pending, answer])
         pending.clear()
     return 0
+
+
+class _ReplayBatch(msgspec.Struct, frozen=True):
+    vat: str
+    first: int
+    entries: list[str]
+
+
+_replay_batch = msgspec.json.Decoder(_ReplayBatch)
 
 
 def main() -> None:

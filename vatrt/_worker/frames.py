@@ -10,6 +10,10 @@ kernel -> worker::
     ["deliver", delivery]           run one delivery
     ["result", value]               the result of the syscall the worker waits on
     ["refused", why]                that syscall was refused (raise it in the vat)
+    ["replay", {vat, first, entries}]   replay encoded transcript entries (positions
+                                    first, ...), each syscall checked and answered
+                                    from its entry in the child: replay is one
+                                    exchange per batch, not per delivery
 
 worker -> kernel::
 
@@ -19,6 +23,8 @@ worker -> kernel::
                                                  whose result the vat waits for
     ["answer", [syscall, ...], answer]           the rest of the delivery's
                                                  syscalls, then its answer
+    ["replayed", [], divergence]                 a replay batch is done: the first
+                                                 divergence (a message), or null
 
 Syscalls whose result is always None (sends, resolutions, GC, vatstore writes)
 are not an exchange each: they travel with the next frame that needs one, so a
@@ -103,7 +109,7 @@ def split_to_kernel(payload: bytes) -> tuple[str, list[Syscall], Any]:
             return kind, before, _answer.decode(last)
         if kind == "syscall":
             return kind, before, _syscall.decode(last)
-        if kind in ("ready", "unloadable"):
+        if kind in ("ready", "unloadable", "replayed"):
             return kind, before, msgspec.json.decode(last)
     except msgspec.DecodeError as e:
         raise FrameError(f"bad frame from the worker: {e}") from None

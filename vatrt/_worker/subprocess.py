@@ -31,11 +31,12 @@ import anyio
 from anyio.abc import ByteSendStream, Process, TaskGroup, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from .._protocol import Answer, Delivery, Failed, Syscall
+from .._protocol import Answer, Delivery, Failed, Syscall, TranscriptEntry
 from ..errors import BundleError
 from .base import NoteFn, SyscallFn, WorkerSpec, WorkerStatus
 from .frames import HEADER, MAX_FRAME, FrameError, encode, frame, split_to_kernel
 from .parking import Parker
+from .replaying import failed
 
 #: What the child's environment keeps of the kernel's: enough to find Python and
 #: vatrt, nothing that carries secrets or settings of the host.
@@ -54,6 +55,7 @@ def child_command() -> list[str]:
 
 
 _CHILD = "vatrt._worker.child"
+_REPLAY_BATCH = 100  # transcript entries per replay frame (one exchange each)
 _EXIT_GRACE_S = 0.5  # a stopped child has this long to exit on end-of-stream
 _CHECK_TIMEOUT_S = 30.0  # loading a bundle to check it at install
 # Bundles checked in a child, by hash of name and text -> why it does not load
@@ -191,8 +193,9 @@ class SubprocessWorker:
         self._process: Process | None = None
         self._out: ByteSendStream | None = None
         self._in: BufferedByteReceiveStream | None = None
-        # Deliveries this incarnation's child has applied, with their syscalls.
-        self._record: list[tuple[Delivery, list[tuple[Syscall, Any]]]] = []
+        # Deliveries this incarnation's child has applied, with their syscalls, as
+        # transcript entries (encoded): what a restarted child replays.
+        self._record: list[str] = []
         # Why the child must be replaced (it died, or is ahead of the kernel), or None.
         self._stale: str | None = None
         self._busy = self._taken_back = False
@@ -332,8 +335,9 @@ class SubprocessWorker:
                 continue
             if isinstance(answer, Failed):
                 answer = Failed(answer.why + self._memory_hint(answer.why))
-            elif not self._taken_back:
-                self._record.append((delivery, handled))
+            elif not self._taken_back and not any(type(r) is _Refusal for _, r in handled):
+                # (a refused syscall is fatal to the vat: that delivery is never replayed)
+                self._record.append(encode(TranscriptEntry(delivery, handled)).decode())
             return answer
 
     def _tell(self, kind: str, **fields: Any) -> None:
@@ -391,19 +395,58 @@ class SubprocessWorker:
         await self._spawn()
         self.restarts += 1
         self._tell("worker-restart", after=why, replayed=len(self._record), restarts=self.restarts)
-        for delivery, syscalls in self._record:
-            expected = iter(syscalls)
-
-            def from_record(record: Syscall, expected: Any = expected) -> Any:
-                want, result = next(expected, (None, None))
-                if want != record:
-                    raise _Diverged(f"replay expected {want!r}, got {record!r}")
-                return _answer_recorded(result)
-
-            answer = await self._exchange(delivery, from_record)
-            if isinstance(answer, Failed):
-                raise _Diverged(f"replaying a delivery failed: {answer.why}")
+        for first in range(0, len(self._record), _REPLAY_BATCH):
+            batch = self._record[first : first + _REPLAY_BATCH]
+            divergence = await self._replay_batch(first, batch)
+            if divergence is not None:
+                raise _Diverged(divergence)
         self._stale = None
+
+    async def replay_transcript(
+        self, vat_name: str, entries: list[str], between_batches: Callable[[], None]
+    ) -> str | None:
+        """Reopening a store: the incarnation's transcript into this fresh child,
+        `_REPLAY_BATCH` deliveries per frame, checked in the child. A crash on the
+        way restarts the child within the budget, as for any delivery."""
+        for first in range(0, len(entries), _REPLAY_BATCH):
+            between_batches()
+            batch = entries[first : first + _REPLAY_BATCH]
+            while True:
+                try:
+                    if self._stale is not None:
+                        await self._restart(self._stale)
+                    divergence = await self._replay_batch(first, batch)
+                except _Diverged as e:
+                    return str(e)
+                except TimeoutError:
+                    self._kill()
+                    self._stale = "replay past its time limit"
+                    why = f"delivery time limit {self._timeout:g} s exceeded"
+                    return failed(vat_name, first, f"{why} replaying")
+                except WorkerDied as e:
+                    self._kill()
+                    self._stale = str(e)
+                    given_up = self._crashed(str(e))
+                    self._tell("worker-crash", why=str(e), restarting=given_up is None)
+                    if given_up is not None:
+                        return failed(vat_name, first, given_up)
+                    continue
+                break
+            if divergence is not None:
+                return divergence
+            self._record += batch
+        return None
+
+    async def _replay_batch(self, first: int, entries: list[str]) -> str | None:
+        """One replay frame: the first divergence in `entries`, or None."""
+        batch = {"vat": self._spec.name, "first": first, "entries": entries}
+        limit = None if self._timeout is None else self._timeout * len(entries)
+        with anyio.fail_after(limit):
+            await self._send(["replay", batch])
+            kind, _, last = await self._receive()
+        if kind != "replayed":
+            raise WorkerDied(f"unexpected {kind!r} frame in a replay")
+        return last  # type: ignore[no-any-return]
 
     # -- the child process ----------------------------------------------------------
 
