@@ -234,6 +234,33 @@ def test_bench_quick_checks_its_answers_and_writes_json_and_a_plot(tmp_path):
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 
+def test_bench_with_subprocess_workers_puts_each_figure_next_to_the_local_one(tmp_path):
+    out = tmp_path / "bench.json"
+    result = vatrt(
+        "bench", "pingpong", "replay", "child-start", "--quick", "--worker", "subprocess",
+        "--json", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = orjson.loads(out.read_bytes())["results"]
+    assert [r["scenario"] for r in rows] == [
+        "ping-pong (memory)",
+        "ping-pong (memory, subprocess)",
+        "ping-pong (sqlite)",
+        "ping-pong (sqlite, subprocess)",
+        "reopen+replay 200 deliveries",
+        "reopen+replay 200 deliveries (subprocess)",
+        "reopen+replay 1000 deliveries",
+        "reopen+replay 1000 deliveries (subprocess)",
+        rows[-1]["scenario"],
+    ]
+    for local, sub in zip(rows[0:8:2], rows[1:8:2], strict=True):
+        assert "vs_local" not in local["detail"]
+        assert sub["detail"]["vs_local"] == round(sub["ops_per_s"] / local["ops_per_s"], 3)
+    assert rows[-1]["scenario"].startswith("subprocess child start (median ")
+    assert 0 < rows[-1]["detail"]["median_ms"] < 5000
+    assert "vs local" in result.output
+
+
 def test_bench_names_an_unknown_scenario():
     result = CliRunner().invoke(main, ["bench", "nosuch"])
     assert result.exit_code == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -220,6 +221,42 @@ async def replay(deliveries: int, worker: str = "local") -> Result:
     )
 
 
+async def child_start(n: int) -> Result:
+    """A subprocess worker's child, from spawn to loaded (its start frame
+    answered), one at a time: the cost a vat pays when no spare is ready."""
+    from anyio.streams.buffered import BufferedByteReceiveStream
+
+    from .._bundle_format import read_bundle
+    from .._worker.frames import HEADER, encode, frame, split_to_kernel
+    from .._worker.subprocess import end_child, spawn_child
+
+    base = await baseline.pingpong(2000)
+    source = read_bundle(PEER)
+    start = {"source": source, "filename": str(PEER), "module": "vatrt_bench_child"}
+    times = []
+    for _ in range(n):
+        began = time.perf_counter()
+        process = await spawn_child()
+        assert process.stdin is not None
+        assert process.stdout is not None
+        await process.stdin.send(frame(encode(["start", start])))
+        reader = BufferedByteReceiveStream(process.stdout)
+        (size,) = HEADER.unpack(await reader.receive_exactly(HEADER.size))
+        kind, _, _ = split_to_kernel(await reader.receive_exactly(size))
+        times.append(time.perf_counter() - began)
+        await end_child(process)
+        if kind != "ready":
+            raise AssertionError(f"child start: {kind!r}")
+    median = statistics.median(times)
+    return Result(
+        f"subprocess child start (median {median * 1000:.0f} ms of {n})",
+        1 / median,
+        "starts/s",
+        base,
+        detail={"median_ms": round(median * 1000, 1), "worker": "subprocess", "case": "start"},
+    )
+
+
 Scenario = Callable[[bool], Awaitable[list[Result]]]
 
 
@@ -270,6 +307,13 @@ def scenarios(quick: bool, workers: tuple[str, ...] = ("local",)) -> dict[str, S
 
         return run
 
+    extra: dict[str, Scenario] = {}
+    if "subprocess" in workers:
+
+        async def starts(_: bool) -> list[Result]:
+            return [await child_start(10 if quick else 30)]
+
+        extra["child-start"] = starts
     return {
         "pingpong": both(pingpong, n),
         "burst": both(burst, 2 * n),
@@ -278,6 +322,7 @@ def scenarios(quick: bool, workers: tuple[str, ...] = ("local",)) -> dict[str, S
         "create": both(create_vats, 20 if quick else 200),
         "upgrade-all": sizes(upgrade_all, (10, 50) if quick else (10, 100, 1000)),
         "replay": sizes(replay, (200, 1000) if quick else (1000, 10000, 50000)),
+        **extra,
     }
 
 
