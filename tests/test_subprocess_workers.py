@@ -344,6 +344,62 @@ async def test_a_divergence_past_the_first_replay_batch_names_its_delivery(anyio
     assert children_of(os.getpid()) == []
 
 
+HOST = """
+import sys, anyio, vatrt
+from vatrt.testing import make_config
+
+async def main():
+    config = make_config(sys.argv[1], {"a": %r, "b": %r}, bootstrap="a",
+                         default_worker="subprocess")
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        pids = [kernel.worker_status(name).pid for name in ("a", "b")]
+        print(*pids, flush=True)
+        await kernel.call("b", "loop")  # b spins: it never reads its pipe again
+
+anyio.run(main, backend=sys.argv[2])
+"""
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def test_the_children_die_with_a_host_killed_by_sigkill_even_one_in_a_loop(
+    anyio_backend, tmp_path
+):
+    import sys
+
+    from anyio.streams.buffered import BufferedByteReceiveStream
+
+    script = tmp_path / "host.py"
+    script.write_text(HOST % (VAT, VAT))
+    host = await anyio.open_process(
+        [sys.executable, str(script), str(tmp_path / "vats"), anyio_backend], stderr=None
+    )
+    try:
+        line = await BufferedByteReceiveStream(host.stdout).receive_until(b"\n", 1000)
+        pids = [int(p) for p in line.split()]
+        assert len(pids) == 2, line
+        assert all(alive(pid) for pid in pids)
+        await anyio.sleep(0.3)  # b is in its loop by now
+        host.kill()  # no cleanup runs in the host: only the death signal can act
+        await host.wait()
+        for _ in range(300):
+            if not any(alive(pid) for pid in pids):
+                break
+            await anyio.sleep(0.01)
+        assert [pid for pid in pids if alive(pid)] == []
+    finally:
+        if host.returncode is None:
+            host.kill()
+        await host.aclose()
+
+
 async def test_the_restart_budget_comes_from_the_config(anyio_backend, tmp_path):
     config = make_config(tmp_path, {"a": VAT, "b": VAT}, bootstrap="a")
     config["vats"]["b"] |= {"worker": "subprocess", "restart": {"max_restarts": 0}}
