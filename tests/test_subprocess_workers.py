@@ -400,6 +400,16 @@ async def test_the_children_die_with_a_host_killed_by_sigkill_even_one_in_a_loop
         await host.aclose()
 
 
+async def test_cancelling_the_host_mid_delivery_reaps_every_child(anyio_backend, config):
+    with anyio.move_on_after(1.0) as scope:
+        async with vatrt.open_kernel(config) as kernel:
+            await kernel.run()
+            assert len(children_of(os.getpid())) >= 2  # a, b and the spares
+            await kernel.call("b", "loop")  # no limit: only the cancellation ends it
+    assert scope.cancelled_caught
+    assert children_of(os.getpid()) == []
+
+
 async def test_the_restart_budget_comes_from_the_config(anyio_backend, tmp_path):
     config = make_config(tmp_path, {"a": VAT, "b": VAT}, bootstrap="a")
     config["vats"]["b"] |= {"worker": "subprocess", "restart": {"max_restarts": 0}}
