@@ -224,11 +224,9 @@ async def replay(deliveries: int, worker: str = "local") -> Result:
 async def child_start(n: int) -> Result:
     """A subprocess worker's child, from spawn to loaded (its start frame
     answered), one at a time: the cost a vat pays when no spare is ready."""
-    from anyio.streams.buffered import BufferedByteReceiveStream
-
     from .._bundle_format import read_bundle
+    from .._worker.children import spawn_child
     from .._worker.frames import HEADER, encode, frame, split_to_kernel
-    from .._worker.subprocess import end_child, spawn_child
 
     base = await baseline.pingpong(2000)
     source = read_bundle(PEER)
@@ -236,15 +234,13 @@ async def child_start(n: int) -> Result:
     times = []
     for _ in range(n):
         began = time.perf_counter()
-        process = await spawn_child()
-        assert process.stdin is not None
-        assert process.stdout is not None
-        await process.stdin.send(frame(encode(["start", start])))
-        reader = BufferedByteReceiveStream(process.stdout)
+        child = await spawn_child()
+        await child.send(frame(encode(["start", start])))
+        reader = child.receiver
         (size,) = HEADER.unpack(await reader.receive_exactly(HEADER.size))
         kind, _, _ = split_to_kernel(await reader.receive_exactly(size))
         times.append(time.perf_counter() - began)
-        await end_child(process)
+        await child.end()
         if kind != "ready":
             raise AssertionError(f"child start: {kind!r}")
     median = statistics.median(times)

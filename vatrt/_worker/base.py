@@ -42,6 +42,7 @@ class WorkerSpec:
     limits: dict[str, Any] | None = None  # delivery_timeout_s, memory_mb (subprocess only)
     restart: dict[str, Any] | None = None  # max_restarts, within_s (subprocess only)
     max_turns: int | None = None  # the turn meter's limit per delivery (None: liveslots')
+    host: str | None = None  # the vat host it runs on (`vatrt._worker.remote`); None: here
 
 
 @attrs.frozen
