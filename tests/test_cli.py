@@ -1,5 +1,6 @@
 """The vatrt command line, as a user runs it."""
 
+import os
 from pathlib import Path
 
 import orjson
@@ -79,6 +80,46 @@ def test_run_prints_a_fulfilled_bootstrap_result_and_exits_0(tmp_path, backend):
     for row in ("cranks this run", "deliveries", "live vats", "wall time", "cranks/s"):
         assert row in result.output
     assert "run-queue left" not in result.output
+
+
+WHERE = """
+import os
+from vatrt.vat import E, Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    class Boot:
+        async def bootstrap(self, vats, devices):
+            return {"pids": sorted({os.getpid(), await E(vats["other"]).pid()}),
+                    "answer": await E(vats["other"]).double(21)}
+
+        def pid(self):
+            return os.getpid()
+
+        def double(self, x):
+            return 2 * x
+    return Far("Boot", Boot())
+"""
+
+
+def test_run_with_worker_subprocess_puts_each_vat_in_a_child_of_its_own(tmp_path, backend):
+    (tmp_path / "where.py").write_text(WHERE)
+    config = tmp_path / "where.toml"
+    config.write_text(
+        'bootstrap = "boot"\n[bundles]\nwhere = "where.py"\n'
+        '[vats.boot]\nbundle = "where"\n[vats.other]\nbundle = "where"\n'
+    )
+    result = vatrt("run", config, "--backend", backend, "--worker", "subprocess")
+    assert result.exit_code == 0, result.output
+    shown = said(result).split("bootstrap result")[1]
+    pids = orjson.loads(shown[shown.index("[") : shown.index("]") + 1])
+    assert len(pids) == 2
+    assert os.getpid() not in pids
+    assert "'answer': 42" in shown
+    local = vatrt("run", config, "--backend", backend)
+    assert f"[{os.getpid()}]" in said(local)
+    wrong = vatrt("run", config, "--worker", "thread")
+    assert wrong.exit_code == 2
+    assert "'thread' is not one of 'local', 'subprocess'" in said(wrong)
 
 
 def test_a_rejected_bootstrap_exits_1_and_prints_the_error_type_and_message(tmp_path, backend):
