@@ -962,6 +962,12 @@ class Kernel:
         status = getattr(self._worker_factory, "host_status", None)
         return list(status()) if status is not None else []
 
+    def host_listener(self) -> tuple[str, int] | None:
+        """The address the kernel's hosts dial (None: no hosts, or not listening yet)."""
+        self._check_open("host_listener")
+        hub = getattr(self._worker_factory, "hub", None)
+        return None if hub is None else hub.address
+
     def _close(self) -> None:
         """`open_kernel` is exiting: stop every worker; from now on every host
         method raises `KernelClosed`."""

@@ -99,7 +99,7 @@ class RemoteChild:
 
     def kill(self) -> None:
         if not self._exited.is_set():
-            self._link.put(self.channel, KILL)
+            self._link.put_if_up(self.channel, KILL)
 
     async def wait(self) -> None:
         await self._exited.wait()
@@ -109,7 +109,7 @@ class RemoteChild:
 
     async def end(self) -> None:
         if not self._exited.is_set():
-            self._link.put(self.channel, END)
+            self._link.put_if_up(self.channel, END)
             with anyio.move_on_after(_EXIT_GRACE_S):
                 await self._exited.wait()
             if not self._exited.is_set():
@@ -165,6 +165,13 @@ class HostLink:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise anyio.BrokenResourceError(f"host {self.name} lost: {self.why_lost}") from None
 
+    def put_if_up(self, channel: int, op: int) -> None:
+        """A KILL or END: on a lost link, its children are gone already."""
+        try:
+            self.put(channel, op)
+        except anyio.BrokenResourceError:
+            pass
+
     def forget(self, channel: int) -> None:
         self._children.pop(channel, None)
 
@@ -177,7 +184,7 @@ class HostLink:
         with anyio.move_on_after(_OPEN_TIMEOUT_S):
             await child.started.wait()
         if not child.pid:
-            self.forget(channel)
+            await child.end()
             raise HostAway(
                 f"host {self.name} did not start a worker child: "
                 f"{child.exit_status() or f'no answer in {_OPEN_TIMEOUT_S:g} s'}"
@@ -213,7 +220,7 @@ class HostLink:
         finally:
             self._queue_out.close()
             with anyio.CancelScope(shield=True):
-                await self._stream.aclose()
+                await anyio.aclose_forcefully(self._stream)
 
     async def _read(self, receiver: BufferedByteReceiveStream) -> None:
         try:
@@ -297,19 +304,32 @@ class HostHub:
             await listener.serve(self._handle, task_group)
 
     async def _handle(self, stream: ByteStream) -> None:
+        """One connection: whatever its peer does, it ends here (a stranger's
+        bytes never reach the kernel's task group as an error)."""
         peer = _peer(stream)
+        try:
+            await self._serve_connection(stream, peer)
+        except Exception as e:  # logged; the kernel goes on
+            log.warning("vat host connection from %s ended: %r", peer, e)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.aclose_forcefully(stream)
+
+    async def _serve_connection(self, stream: ByteStream, peer: str) -> None:
         if self._tls is not None:
             from anyio.streams.tls import TLSStream
 
             try:
-                stream = await TLSStream.wrap(stream, server_side=True, ssl_context=self._tls)
-            except (ssl.SSLError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as e:
-                self._refuse_note(peer, None, f"TLS handshake failed: {e}")
+                with anyio.fail_after(_HANDSHAKE_TIMEOUT_S):
+                    stream = await TLSStream.wrap(stream, server_side=True, ssl_context=self._tls)
+            except (
+                TimeoutError, ssl.SSLError, OSError, anyio.BrokenResourceError, anyio.EndOfStream
+            ) as e:  # fmt: skip
+                self._refuse_note(peer, None, f"TLS handshake failed: {e!r}")
                 return
         receiver = BufferedByteReceiveStream(stream)
         hello = await self._handshake(stream, receiver, peer)
         if hello is None:
-            await stream.aclose()
             return
         name = hello["name"]
         link = HostLink(name, stream, hello)
