@@ -16,6 +16,7 @@ from rich.pretty import Pretty
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ._cli_ctrl_c import EXIT_INTERRUPTED, ctrl_c_handled, how_far
 from ._controller import open_kernel
 from ._kernel.kernel import Kernel
 from ._kernel.upgrade import UpgradeOutcome
@@ -34,7 +35,11 @@ CHUNK = 500  # cranks between progress updates
 
 def _run_async(backend: str, main: Callable[[], Awaitable[int]]) -> None:
     try:
-        code = anyio.run(main, backend=backend)
+        with ctrl_c_handled():
+            code = anyio.run(main, backend=backend)
+    except KeyboardInterrupt:
+        errors.print("[yellow]interrupted[/]: what was committed before is kept")
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except KernelPanic as e:
         errors.print(f"[bold red]kernel panic:[/] {escape(str(e))}")
         raise SystemExit(3) from None
@@ -142,9 +147,10 @@ def run(
 
     Prints the bootstrap vat's result and a summary. Exit code 0 when the bootstrap
     result was fulfilled, 1 when rejected (or still unresolved when the run ended),
-    2 for bad input, 3 for a kernel panic. --max-cranks counts every crank of this
-    run, those before --upgrade-all-at included; a run that reaches it first does
-    not upgrade.
+    2 for bad input, 3 for a kernel panic, 130 when Ctrl-C stopped it (the first
+    Ctrl-C stops at the next crank boundary and commits; a second stops at once).
+    --max-cranks counts every crank of this run, those before --upgrade-all-at
+    included; a run that reaches it first does not upgrade.
     """
 
     async def main() -> int:
@@ -155,14 +161,22 @@ def run(
             def left() -> int | None:
                 return None if max_cranks is None else max_cranks - (kernel.stats().cranks - first)
 
-            if upgrade_all_at is not None:
-                budget = left()
-                await kernel.run(
-                    max_cranks=upgrade_all_at if budget is None else min(upgrade_all_at, budget)
-                )
-                if left() != 0:
-                    print_upgrade_report(await kernel.upgrade_all_vats(upgrade_message="mid-run"))
-            await _run_to_idle(kernel, f"running {config.name}", left())
+            try:
+                if upgrade_all_at is not None:
+                    budget = left()
+                    await kernel.run(
+                        max_cranks=upgrade_all_at if budget is None else min(upgrade_all_at, budget)
+                    )
+                    if left() != 0:
+                        report_ = await kernel.upgrade_all_vats(upgrade_message="mid-run")
+                        print_upgrade_report(report_)
+                await _run_to_idle(kernel, f"running {config.name}", left())
+            except KeyboardInterrupt:  # the first Ctrl-C: the run stopped and committed
+                resume = None if store is None else f"vatrt run {config} --store {store}"
+                queued = kernel.stats().run_queue_length
+                for line in how_far(kernel.stats().cranks - first, queued, resume):
+                    errors.print(escape(line), soft_wrap=True, highlight=False)
+                return EXIT_INTERRUPTED
             cranks = kernel.stats().cranks - first
             elapsed = time.perf_counter() - started
             queued = kernel.stats().run_queue_length
