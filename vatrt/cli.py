@@ -129,9 +129,16 @@ def main() -> None:
     help="After this many cranks, upgrade every vat with its retained parameters.",
 )
 @click.option(
+    "--resume-stored",
+    is_flag=True,
+    help="Reopen --store whatever config it was booted from (by default another "
+    "config is refused: a stored kernel runs what it holds).",
+)
+@click.option(
     "--report",
-    metavar="METHOD",
-    help="Once idle, call METHOD on the bootstrap vat's root and print the result.",
+    metavar="[VAT.]METHOD",
+    help="Once idle, call METHOD on VAT's root (the bootstrap vat's without VAT.) "
+    "and print the result.",
 )
 def run(
     config: Path,
@@ -141,6 +148,7 @@ def run(
     worker: str | None,
     max_cranks: int | None,
     upgrade_all_at: int | None,
+    resume_stored: bool,
     report: str | None,
 ) -> None:
     """Boot (or reopen) a kernel from CONFIG and run it until idle.
@@ -155,7 +163,9 @@ def run(
 
     async def main() -> int:
         started = time.perf_counter()
-        async with open_kernel(config, store, slog=slog, worker=worker) as kernel:
+        async with open_kernel(
+            config, store, slog=slog, worker=worker, check_config=not resume_stored
+        ) as kernel:
             first = kernel.stats().cranks
 
             def left() -> int | None:
@@ -220,10 +230,13 @@ def _print_bootstrap_result(kernel: Kernel, *, idle: bool) -> int:
     return 0
 
 
-async def _print_report(kernel: Kernel, method: str) -> int:
-    name = kernel.config.bootstrap
-    if name is None:
-        raise VatrtError("--report needs a bootstrap vat in the config")
+async def _print_report(kernel: Kernel, target: str) -> int:
+    # Vat names may hold dots, method names never do: the last dot splits them.
+    name, _, method = target.rpartition(".")
+    if not name:
+        name = kernel.config.bootstrap or ""
+        if not name:
+            raise VatrtError(f"--report {target}: no bootstrap vat in the config; say VAT.METHOD")
     value = await kernel.call(name, method)
     console.print(f"[bold green]{name}.{method}()[/]")
     console.print(Pretty(value))
