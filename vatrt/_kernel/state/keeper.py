@@ -129,7 +129,7 @@ class KernelKeeper:
         """The identity of the config the first boot used (`config_identity`);
         None for a store booted before it was kept."""
         record = self.kv.get("kernel.config")
-        return None if record is None else loads(record)  # type: ignore[no-any-return]
+        return None if record is None else loads(record)
 
     def set_booted_from(self, identity: dict[str, Any]) -> None:
         self.kv.set("kernel.config", dumps(identity))
