@@ -21,6 +21,7 @@ from ._controller import open_kernel
 from ._kernel.kernel import Kernel
 from ._kernel.upgrade import UpgradeOutcome
 from ._marshal import RemoteError
+from ._vat_traceback import split_traceback, where_raised
 from .errors import KernelPanic, StoreError, VatrtError
 
 console = Console()
@@ -33,7 +34,21 @@ CHUNK = 500  # cranks between progress updates
 # rejection reason holding "[/x]" would crash the printing of the result.
 
 
-def _run_async(backend: str, main: Callable[[], Awaitable[int]]) -> None:
+def _print_traceback(tb: str | None, verbose: bool) -> None:
+    """A vat's traceback under the error it goes with: all of it with -v, else
+    only where it was raised (the innermost bundle frame)."""
+    if not tb:
+        return
+    if verbose:
+        errors.print(escape(tb), soft_wrap=True, highlight=False)
+        return
+    where = where_raised(tb)
+    if where:
+        errors.print(f"  raised at {escape(where)}", soft_wrap=True, highlight=False)
+        errors.print("  [dim](-v shows the whole traceback)[/]")
+
+
+def _run_async(backend: str, main: Callable[[], Awaitable[int]], verbose: bool = False) -> None:
     try:
         with ctrl_c_handled():
             code = anyio.run(main, backend=backend)
@@ -48,7 +63,9 @@ def _run_async(backend: str, main: Callable[[], Awaitable[int]]) -> None:
         errors.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise SystemExit(2) from None
     except VatrtError as e:
-        errors.print(f"[bold red]error:[/] {escape(str(e))}")
+        message, tb = split_traceback(str(e))  # a vat's start failed: its bundle's frames
+        errors.print(f"[bold red]error:[/] {escape(message)}")
+        _print_traceback(tb, verbose)
         raise SystemExit(2) from None
     raise SystemExit(code)
 
@@ -140,6 +157,12 @@ def main() -> None:
     help="Once idle, call METHOD on VAT's root (the bootstrap vat's without VAT.) "
     "and print the result.",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Print vats' whole tracebacks, not only where they raised.",
+)
 def run(
     config: Path,
     store: Path | None,
@@ -150,6 +173,7 @@ def run(
     upgrade_all_at: int | None,
     resume_stored: bool,
     report: str | None,
+    verbose: bool,
 ) -> None:
     """Boot (or reopen) a kernel from CONFIG and run it until idle.
 
@@ -194,16 +218,16 @@ def run(
                 limit = "" if max_cranks is None else f" at --max-cranks {max_cranks}"
                 events = "event" if queued == 1 else "events"
                 console.print(f"[yellow]stopped{limit} with {queued:,} {events} still queued[/]")
-            code = _print_bootstrap_result(kernel, idle=not queued)
+            code = _print_bootstrap_result(kernel, idle=not queued, verbose=verbose)
             if report is not None:
                 code = max(code, await _print_report(kernel, report))
             _print_summary(kernel, cranks, elapsed, backend)
             return code
 
-    _run_async(backend, main)
+    _run_async(backend, main, verbose)
 
 
-def _print_bootstrap_result(kernel: Kernel, *, idle: bool) -> int:
+def _print_bootstrap_result(kernel: Kernel, *, idle: bool, verbose: bool = False) -> int:
     kpid = kernel.bootstrap_kpid
     if kpid is None:
         console.print("[dim]no bootstrap vat configured[/]")
@@ -221,6 +245,7 @@ def _print_bootstrap_result(kernel: Kernel, *, idle: bool) -> int:
     if status == "rejected":
         if isinstance(value, RemoteError) and value.reason is None:
             console.print(f"[bold red]bootstrap rejected:[/] {escape(f'{value.name}: {value}')}")
+            _print_traceback(value.traceback, verbose)
         else:
             console.print("[bold red]bootstrap rejected:[/]")
             console.print(Pretty(value.reason if isinstance(value, RemoteError) else value))

@@ -49,7 +49,12 @@ def config_identity(cfg: KernelConfig, source: str) -> dict[str, Any]:
             for name, vat in cfg.vats.items()
         },
     }
-    canonical = orjson.dumps(declared, option=orjson.OPT_SORT_KEYS, default=repr)
+    try:
+        canonical = orjson.dumps(
+            declared, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=repr
+        )
+    except TypeError:  # parameters boot refuses anyway (with a ConfigError that says why)
+        canonical = repr(declared).encode()
     return {
         "source": source,
         "sha256": hashlib.sha256(canonical).hexdigest(),

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._bundle_format import decode_package
+from .._vat_traceback import mark_bundle_module
 
 
 class BundleLoadError(Exception):
@@ -77,6 +78,7 @@ class _PackageFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         assert found is not None
         path = f"{self.filename}/{found[0]}"
         module.__file__ = path
+        mark_bundle_module(module.__dict__, self.modules[found[0]], path)
         try:
             exec(compile(self.modules[found[0]], path, "exec"), module.__dict__)
         except SyntaxError:
@@ -107,6 +109,7 @@ def load_build_root_object(source: str, filename: str, module_name: str) -> Call
     else:
         module = types.ModuleType(module_name)
         module.__file__ = filename
+        mark_bundle_module(module.__dict__, source, filename)
         try:
             exec(compile(source, filename, "exec"), module.__dict__)
         except (

@@ -49,6 +49,7 @@ from .._protocol import (
     SyscallFn,
 )
 from .._refs import ROOT_VREF
+from .._vat_traceback import vat_traceback
 from .durable import VREF_ATTR, DurableStore
 from .far import Presence, current, far_iface
 from .promises import (
@@ -178,7 +179,11 @@ class LiveSlots:
             self.micro.run_until_quiescent()
         except BaseException as exc:  # SystemExit, KeyboardInterrupt...: see above
             self.micro.queue.clear()
-            return Failed(f"{type(exc).__name__}: {exc}")
+            why = f"{type(exc).__name__}: {exc}"
+            # The bundle's frames go with it, on the lines after (`split_traceback`).
+            raised = exc.__cause__ if isinstance(exc, VatFatal) and exc.__cause__ else exc
+            tb = vat_traceback(raised)
+            return Failed(why if tb is None else f"{why}\n{tb}")
         finally:
             current.liveslots = None
             if not isinstance(delivery, BringOutYourDead):
@@ -206,7 +211,9 @@ class LiveSlots:
             )
         if outcome.rejected:
             reason = outcome.value
-            raise VatFatal(f"build_root_object raised {type(reason).__name__}: {reason}")
+            raise VatFatal(f"build_root_object raised {type(reason).__name__}: {reason}") from (
+                reason if isinstance(reason, BaseException) else None
+            )
         root = outcome.value
         if far_iface(root) is None:
             raise VatFatal(f"build_root_object must return a Far object, not {type(root).__name__}")
