@@ -40,6 +40,7 @@ from .._protocol import (
 from .._protocol import encode as encode_record
 from .._refs import is_object
 from .._store.kvstore import KVStore
+from .._suggest import did_you_mean
 from .._vat_traceback import split_traceback
 from .._worker.base import HostStatus, Worker, WorkerFactory, WorkerSpec, WorkerStatus
 from .._worker.parking import Parker
@@ -781,8 +782,10 @@ class Kernel:
         host_checks.check_str(name, "name")
         vat_id = self.keeper.vat_id_of(name)
         if vat_id is None:
-            live = ", ".join(self.keeper.vat_names()) or "none"
-            raise VatTerminated(f"no live vat named {name!r} (live vats: {live})")
+            names = self.keeper.vat_names()
+            live = ", ".join(names) or "none"
+            hint = did_you_mean(name, names)
+            raise VatTerminated(f"no live vat named {name!r}{hint} (live vats: {live})")
         return vat_id
 
     def vat_names(self) -> list[str]:

@@ -21,6 +21,16 @@ from .._bundle_format import decode_package
 from .._vat_traceback import mark_bundle_module
 
 
+def _single_file_imports(missing: str | None) -> str:
+    module = (missing or "helpers").split(".")[0]
+    return (
+        ". A single-file bundle carries only its own file: it can import vatrt.vat "
+        "and the standard library, not a module beside it. To split a vat over "
+        "several files, make the bundle a package: a directory with an __init__.py "
+        f"that imports its modules relatively (from . import {module}), named in [bundles]"
+    )
+
+
 class BundleLoadError(Exception):
     """The bundle's code cannot run: the message names the file and the Python error.
 
@@ -115,7 +125,10 @@ def load_build_root_object(source: str, filename: str, module_name: str) -> Call
         except (
             BaseException
         ) as exc:  # SystemExit, KeyboardInterrupt... at import: the bundle's fault
-            raise BundleLoadError(_describe(exc, filename)) from None
+            why = _describe(exc, filename)
+            if isinstance(exc, ModuleNotFoundError):
+                why += _single_file_imports(exc.name)
+            raise BundleLoadError(why) from None
     build = module.__dict__.get("build_root_object")
     if not callable(build):
         raise BundleLoadError(f"bundle {filename} does not define build_root_object()")

@@ -18,6 +18,7 @@ Python.
 from __future__ import annotations
 
 import gc
+import inspect
 import types
 import weakref
 from collections.abc import Callable
@@ -49,6 +50,7 @@ from .._protocol import (
     SyscallFn,
 )
 from .._refs import ROOT_VREF
+from .._suggest import did_you_mean
 from .._vat_traceback import vat_traceback
 from .durable import VREF_ATTR, DurableStore
 from .far import Presence, current, far_iface
@@ -76,6 +78,16 @@ class _FullCollections:
 
 
 gc.callbacks.append(_FullCollections.observe)
+
+
+def _public_methods(obj: Any) -> list[str]:
+    """What a Far object answers to: its public callables (for a "did you mean")."""
+    # getattr_static: looking must not run the vat's code (a property's getter).
+    return [
+        name
+        for name in dir(obj)
+        if not name.startswith("_") and callable(inspect.getattr_static(obj, name, None))
+    ]
 
 
 class VatFatal(Exception):
@@ -294,7 +306,8 @@ class LiveSlots:
     ) -> None:
         fn = None if method.startswith("_") else getattr(obj, method, None)
         if fn is None or not callable(fn):
-            error = TypeError(f"{far_iface(obj) or 'object'} has no method {method!r}")
+            hint = did_you_mean(method, _public_methods(obj)) if isinstance(method, str) else ""
+            error = TypeError(f"{far_iface(obj) or 'object'} has no method {method!r}{hint}")
             if result is not None:
                 result.reject(error)
             return
