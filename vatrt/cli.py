@@ -202,8 +202,10 @@ def run(
                         max_cranks=upgrade_all_at if budget is None else min(upgrade_all_at, budget)
                     )
                     if left() != 0:
+                        stateless = vats_without_durable_state(kernel)
                         report_ = await kernel.upgrade_all_vats(upgrade_message="mid-run")
                         print_upgrade_report(report_)
+                        warn_about_lost_state(report_, stateless)
                 await _run_to_idle(kernel, f"running {config.name}", left())
             except KeyboardInterrupt:  # the first Ctrl-C: the run stopped and committed
                 resume = None if store is None else f"vatrt run {config} --store {store}"
@@ -305,11 +307,25 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
+def _bundle_file(kernel: Kernel, bundle_id: str) -> str:
+    try:
+        _, filename = kernel.bundles.get(bundle_id)
+    except VatrtError:
+        return bundle_id[:15] + "…"
+    return f"{Path(filename).name} {bundle_id[:8]}"
+
+
 def _print_inspection(kernel: Kernel, store: Path) -> None:
     dump = kernel.dump()
     table = Table(title=f"vats in {store}", title_justify="left")
     columns = ("name", "id", "incarnation", "bundle", "critical", "worker restarts")
     crashed: list[str] = []
+    # Bundle IDs say nothing to a person: a config bundle by its name, another by its file.
+    named: dict[str, list[str]] = {}
+    for key, value in dump.items():
+        if key.startswith("namedBundle."):
+            named.setdefault(value, []).append(key.removeprefix("namedBundle."))
+    unnamed = False
     for column in (*columns, "retained vatParameters"):
         table.add_column(column)
     for name in kernel.vat_names():
@@ -319,13 +335,22 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
         restarts, last = vat.worker_restarts()
         if last is not None:
             crashed.append(f"{name}: worker restarted {restarts} time(s), the last after: {last}")
+        bundle_id = dump.get(f"{vat_id}.source", "?")
+        names = named.get(bundle_id)
+        if names:
+            label = f"{', '.join(sorted(names))} {bundle_id[:8]}"
+        elif name == "vat_admin":
+            label = f"vat_admin {bundle_id[:8]}"
+        else:
+            unnamed = True
+            label = _bundle_file(kernel, bundle_id)
         record = dump.get(f"{vat_id}.vatParameters")
         retained = "none" if record is None else repr(kernel.vat_parameters(vat_id))
         table.add_row(
             name,
             vat_id,
             dump.get(f"{vat_id}.incarnation", "?"),
-            dump.get(f"{vat_id}.source", "?")[:15] + "…",
+            escape(label),
             "yes" if options.get("critical") else "no",
             str(restarts),
             escape(_clip(retained, 60)),
@@ -334,6 +359,11 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
     for line in crashed:
         console.print(escape(line))
     objects = sum(1 for k in dump if k.startswith("ko") and k.endswith(".refCount"))
+    if unnamed:
+        console.print(
+            "[dim]bundles without a config name are shown by their file; "
+            "the stored text is what runs[/]"
+        )
     promises = sum(1 for k in dump if k.startswith("kp") and k.endswith(".refCount"))
     summary = Table(show_header=False, title="kernel", title_justify="left")
     summary.add_row("schema version", dump.get("kernel.schemaVersion", "?"))
@@ -460,6 +490,30 @@ def _parse_bundles(values: tuple[str, ...]) -> dict[str, str]:
     return bundles
 
 
+def vats_without_durable_state(kernel: Kernel) -> list[str]:
+    """Live vats whose vatstore is empty: no baggage, no durable objects. An
+    upgrade gives them back only what their vatParameters rebuild."""
+    kernel.keeper.flush()
+    return [
+        name
+        for name in kernel.vat_names()
+        if not kernel.kv.items_with_prefix(f"{kernel.vat_id(name)}.vs.")
+    ]
+
+
+def warn_about_lost_state(report: dict[str, UpgradeOutcome], stateless: list[str]) -> None:
+    lost = [name for name in stateless if name in report and report[name].status == "upgraded"]
+    if not lost:
+        return
+    shown = ", ".join(lost[:10]) + (f", ... ({len(lost)} in all)" if len(lost) > 10 else "")
+    errors.print(
+        f"[yellow]warning:[/] {len(lost)} upgraded vat(s) kept no durable state (no baggage, "
+        f"no durable objects), so what they held in memory is gone and each starts again "
+        f"from its vatParameters: {escape(shown)}",
+        highlight=False,
+    )
+
+
 def print_upgrade_report(report: dict[str, UpgradeOutcome]) -> None:
     table = Table(title="upgrade-all", title_justify="left")
     if len(report) > 12:
@@ -529,8 +583,10 @@ def upgrade_all(
     async def main() -> int:
         async with open_kernel(config, store) as kernel:
             await _run_to_idle(kernel, "running to idle")
+            stateless = vats_without_durable_state(kernel)
             report = await kernel.upgrade_all_vats(targets, upgrade_message=message)
             print_upgrade_report(report)
+            warn_about_lost_state(report, stateless)
             kernel.audit()
             return 1 if any(o.status == "failed" for o in report.values()) else 0
 

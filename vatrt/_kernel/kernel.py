@@ -72,6 +72,7 @@ from .state.schema import SCHEMA_VERSION
 from .syscalls import SyscallHandler
 from .upgrade import UpgradeOutcome, Upgrades
 from .vat_admin_hooks import VatAdminHooks
+from .vat_console import VatConsole
 from .workers import WorkerTable
 
 # What `Kernel._prepare` returns for events whose crank awaits more than a delivery.
@@ -125,6 +126,7 @@ class Kernel:
         self._worker_factory = worker_factory
         self.bundles = BundleStore(keeper, worker_factory.validate_bundle)
         self.slog = Slog(slog)
+        self.console = VatConsole(self.slog)  # what vats print
         self.workers = WorkerTable(task_group)
         self.promises = Promises(keeper, self.workers.has)
         self._lock = anyio.Lock()
@@ -183,7 +185,13 @@ class Kernel:
         if keeper.is_initialized():
             migrate(keeper, self.commit)
             with stop_on_sigint() as interrupt:  # a Ctrl-C lands between deliveries
-                await replay_vats(keeper, self._ops, self.syscalls, self._start_worker, interrupt)
+                self.console.replaying = True
+                try:
+                    await replay_vats(
+                        keeper, self._ops, self.syscalls, self._start_worker, interrupt
+                    )
+                finally:
+                    self.console.replaying = False
             return
         cfg = self.config
         vat_admin_bundle = self.bundles.install_file(vat_admin_bundle_path())
@@ -293,6 +301,9 @@ class Kernel:
         slog, vat = self.slog, self.keeper.vat(vat_id)
 
         def note(record: dict[str, Any]) -> None:
+            if record["type"] == "console":  # the vat printed
+                self.console.show(vat_id, spec.name, record)
+                return
             slog.write(record)
             if record["type"] == "worker-restart":
                 vat.record_worker_restart(record["after"])

@@ -19,6 +19,7 @@ from typing import Any
 
 from .._bundle_format import decode_package
 from .._vat_traceback import mark_bundle_module
+from .console import vat_print
 
 
 def _single_file_imports(missing: str | None) -> str:
@@ -89,6 +90,7 @@ class _PackageFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         path = f"{self.filename}/{found[0]}"
         module.__file__ = path
         mark_bundle_module(module.__dict__, self.modules[found[0]], path)
+        module.__dict__["print"] = vat_print
         try:
             exec(compile(self.modules[found[0]], path, "exec"), module.__dict__)
         except SyntaxError:
@@ -120,6 +122,7 @@ def load_build_root_object(source: str, filename: str, module_name: str) -> Call
         module = types.ModuleType(module_name)
         module.__file__ = filename
         mark_bundle_module(module.__dict__, source, filename)
+        module.__dict__["print"] = vat_print
         try:
             exec(compile(source, filename, "exec"), module.__dict__)
         except (

@@ -131,8 +131,11 @@ class LiveSlots:
         make_baggage: Callable[[DurableStore], Any] | None = None,
         *,
         max_turns: int = DEFAULT_MAX_TURNS,
+        console: Callable[[str], None] | None = None,
     ) -> None:
         self.syscall = syscall
+        # Where the vat's print() goes (`console.vat_print`); None: Python's print.
+        self.console = console
         self.durable = DurableStore(
             syscall, self._marshal_to_store, self.unmarshal, self.durably_released
         )
