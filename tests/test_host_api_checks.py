@@ -542,6 +542,7 @@ CLOSED_CALLS = {
     "queue_to_vat_root": lambda k: k.queue_to_vat_root("a", "relay"),
     "kp_status": lambda k: k.kp_status("kp1"),
     "kp_resolution": lambda k: k.kp_resolution("kp1"),
+    "kp_result": lambda k: k.kp_result("kp1"),
     "restart_vat": lambda k: k.restart_vat("b"),
     "upgrade_all_vats": lambda k: k.upgrade_all_vats(),
     "collect_garbage": lambda k: k.collect_garbage(),

@@ -723,7 +723,7 @@ async def test_a_real_ctrl_c_stops_a_kernel_in_another_process_and_its_store_reo
     assert child.stdout is not None
     rally = child.stdout.readline().split()  # ["rally", kpid]: the run has begun
     assert rally[0] == "rally", child.communicate()
-    assert child.stdout.readline() == "running\n"  # from inside the run: a vat printed it
+    assert child.stdout.readline() == "pong: running\n"  # from inside the run: a vat printed it
     child.send_signal(signal.SIGINT)
     try:
         out, err = child.communicate(timeout=60)

@@ -12,6 +12,7 @@ from typing import IO, Any
 import anyio
 import attrs
 
+from ._kernel.config_identity import check_booted_from, config_identity
 from ._kernel.kernel import Kernel
 from ._store.kvstore import KVStore
 from ._store.memory import MemoryKVStore
@@ -142,6 +143,7 @@ async def open_kernel(
     *,
     slog: str | Path | IO[bytes] | None = None,
     worker: str | None = None,
+    check_config: bool = True,
 ) -> AsyncIterator[Kernel]:
     """Boot (or reopen) a kernel; its vats' tasks live inside this context.
 
@@ -150,6 +152,11 @@ async def open_kernel(
     None to reopen an existing store. `slog` is a path or a binary file that gets
     one JSON line per crank, delivery and syscall. `worker` ("local" or
     "subprocess") overrides the config's ``default_worker``.
+
+    A store remembers the config it was booted from: reopening it with a
+    different one is a `ConfigError` naming both, unless `check_config` is
+    False (then it runs what it holds, as with ``config=None``; the config's
+    worker options still apply). See `vatrt._kernel.config_identity`.
     """
     if worker is not None:
         check_worker_options(worker, None, "worker")
@@ -183,6 +190,13 @@ async def open_kernel(
                 if hub is not None:
                     hub.note = kernel.slog.write
                 try:
+                    if config is not None:
+                        source = "<dict>" if isinstance(config, dict) else str(config)
+                        identity = config_identity(cfg, source)
+                        if not kernel.keeper.is_initialized():
+                            kernel.keeper.set_booted_from(identity)  # committed with the boot
+                        elif check_config:
+                            check_booted_from(kernel.keeper, identity, str(store))
                     await kernel.boot()
                     yield kernel
                     kernel.commit()  # a clean exit keeps what the host queued since the last run

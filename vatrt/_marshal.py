@@ -10,7 +10,9 @@ is plain JSON except for a few tagged records, each a dict with the key
     {"@qclass": "bigint", "digits": "-123..."}           # beyond 64 bits (orjson's limit)
     {"@qclass": "bigint", "hex": "-1f..."}               # beyond BIGINT_DECIMAL_BITS
     {"@qclass": "float", "value": "NaN" | "Infinity" | "-Infinity"}
-    {"@qclass": "error", "name": "ValueError", "message": "..."}
+    {"@qclass": "error", "name": "ValueError", "message": "...", "traceback"?: "..."}
+                                                         # traceback: the bundle's frames
+                                                         # (`vatrt._vat_traceback`)
     {"@qclass": "record", "entries": [[k, v], ...]}      # a dict whose keys include "@qclass"
     {"@qclass": "retain"}                                # the RETAIN marker (vatParameters)
 
@@ -37,6 +39,8 @@ from collections.abc import Callable
 from typing import Any, TypedDict
 
 import orjson
+
+from ._vat_traceback import display_type, vat_traceback
 
 
 class CapData(TypedDict):
@@ -96,10 +100,15 @@ class RemoteError(Exception):
 
     stands_for_reason = False
 
-    def __init__(self, message: str, *, name: str = "Error", reason: Any = None) -> None:
+    def __init__(
+        self, message: str, *, name: str = "Error", reason: Any = None, traceback: str | None = None
+    ) -> None:
         super().__init__(message)
         self.name = name
         self.reason = reason
+        #: Where in the raising vat's bundle it was raised (its files and lines), as
+        #: Python prints a traceback; None when no bundle code raised it.
+        self.traceback = traceback
 
     @classmethod
     def from_reason(cls, reason: Any) -> RemoteError:
@@ -212,9 +221,13 @@ def encode(value: Any, to_slot: ToSlot, path: str = "", *, max_depth: int = MAX_
             return {_QCLASS: "slot", "index": index, "iface": iface}
         if isinstance(x, BaseException):
             name = x.name if isinstance(x, RemoteError) else type(x).__name__
-            return {_QCLASS: "error", "name": name, "message": str(x)}
+            record = {_QCLASS: "error", "name": name, "message": str(x)}
+            tb = vat_traceback(x)
+            if tb is not None:
+                record["traceback"] = tb
+            return record
         raise TypeError(
-            f"{t.__module__}.{t.__qualname__} is not passable{_where(where)}: pass data, "
+            f"{display_type(t)} is not passable{_where(where)}: pass data, "
             "Far objects, presences, promises or errors"
         )
 
@@ -328,7 +341,7 @@ def decode(capdata: CapData, from_slot: FromSlot, *, max_depth: int = DECODE_MAX
         if qclass == "float":
             return float(x["value"].replace("Infinity", "inf"))
         if qclass == "error":
-            return RemoteError(x["message"], name=x["name"])
+            return RemoteError(x["message"], name=x["name"], traceback=x.get("traceback"))
         if qclass == "record":
             out = {}
             for k, v in x["entries"]:
@@ -347,9 +360,12 @@ def no_slots(value: Any) -> None:
     return None
 
 
-def error_capdata(message: str, name: str = "Error") -> CapData:
+def error_capdata(message: str, name: str = "Error", traceback: str | None = None) -> CapData:
     """Capdata for a marshalled error, built without a walk (used on hot kernel paths)."""
-    body = orjson.dumps({_QCLASS: "error", "name": name, "message": message}).decode()
+    record = {_QCLASS: "error", "name": name, "message": message}
+    if traceback is not None:
+        record["traceback"] = traceback
+    body = orjson.dumps(record).decode()
     return {"body": body, "slots": []}
 
 

@@ -16,10 +16,12 @@ from rich.pretty import Pretty
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ._cli_ctrl_c import EXIT_INTERRUPTED, ctrl_c_handled, how_far
 from ._controller import open_kernel
 from ._kernel.kernel import Kernel
 from ._kernel.upgrade import UpgradeOutcome
 from ._marshal import RemoteError
+from ._vat_traceback import split_traceback, where_raised
 from .errors import KernelPanic, StoreError, VatrtError
 
 console = Console()
@@ -32,9 +34,27 @@ CHUNK = 500  # cranks between progress updates
 # rejection reason holding "[/x]" would crash the printing of the result.
 
 
-def _run_async(backend: str, main: Callable[[], Awaitable[int]]) -> None:
+def _print_traceback(tb: str | None, verbose: bool) -> None:
+    """A vat's traceback under the error it goes with: all of it with -v, else
+    only where it was raised (the innermost bundle frame)."""
+    if not tb:
+        return
+    if verbose:
+        errors.print(escape(tb), soft_wrap=True, highlight=False)
+        return
+    where = where_raised(tb)
+    if where:
+        errors.print(f"  raised at {escape(where)}", soft_wrap=True, highlight=False)
+        errors.print("  [dim](-v shows the whole traceback)[/]")
+
+
+def _run_async(backend: str, main: Callable[[], Awaitable[int]], verbose: bool = False) -> None:
     try:
-        code = anyio.run(main, backend=backend)
+        with ctrl_c_handled():
+            code = anyio.run(main, backend=backend)
+    except KeyboardInterrupt:
+        errors.print("[yellow]interrupted[/]: what was committed before is kept")
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except KernelPanic as e:
         errors.print(f"[bold red]kernel panic:[/] {escape(str(e))}")
         raise SystemExit(3) from None
@@ -43,7 +63,9 @@ def _run_async(backend: str, main: Callable[[], Awaitable[int]]) -> None:
         errors.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise SystemExit(2) from None
     except VatrtError as e:
-        errors.print(f"[bold red]error:[/] {escape(str(e))}")
+        message, tb = split_traceback(str(e))  # a vat's start failed: its bundle's frames
+        errors.print(f"[bold red]error:[/] {escape(message)}")
+        _print_traceback(tb, verbose)
         raise SystemExit(2) from None
     raise SystemExit(code)
 
@@ -124,9 +146,22 @@ def main() -> None:
     help="After this many cranks, upgrade every vat with its retained parameters.",
 )
 @click.option(
+    "--resume-stored",
+    is_flag=True,
+    help="Reopen --store whatever config it was booted from (by default another "
+    "config is refused: a stored kernel runs what it holds).",
+)
+@click.option(
     "--report",
-    metavar="METHOD",
-    help="Once idle, call METHOD on the bootstrap vat's root and print the result.",
+    metavar="[VAT.]METHOD",
+    help="Once idle, call METHOD on VAT's root (the bootstrap vat's without VAT.) "
+    "and print the result.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Print vats' whole tracebacks, not only where they raised.",
 )
 def run(
     config: Path,
@@ -136,33 +171,48 @@ def run(
     worker: str | None,
     max_cranks: int | None,
     upgrade_all_at: int | None,
+    resume_stored: bool,
     report: str | None,
+    verbose: bool,
 ) -> None:
     """Boot (or reopen) a kernel from CONFIG and run it until idle.
 
     Prints the bootstrap vat's result and a summary. Exit code 0 when the bootstrap
     result was fulfilled, 1 when rejected (or still unresolved when the run ended),
-    2 for bad input, 3 for a kernel panic. --max-cranks counts every crank of this
-    run, those before --upgrade-all-at included; a run that reaches it first does
-    not upgrade.
+    2 for bad input, 3 for a kernel panic, 130 when Ctrl-C stopped it (the first
+    Ctrl-C stops at the next crank boundary and commits; a second stops at once).
+    --max-cranks counts every crank of this run, those before --upgrade-all-at
+    included; a run that reaches it first does not upgrade.
     """
 
     async def main() -> int:
         started = time.perf_counter()
-        async with open_kernel(config, store, slog=slog, worker=worker) as kernel:
+        async with open_kernel(
+            config, store, slog=slog, worker=worker, check_config=not resume_stored
+        ) as kernel:
             first = kernel.stats().cranks
 
             def left() -> int | None:
                 return None if max_cranks is None else max_cranks - (kernel.stats().cranks - first)
 
-            if upgrade_all_at is not None:
-                budget = left()
-                await kernel.run(
-                    max_cranks=upgrade_all_at if budget is None else min(upgrade_all_at, budget)
-                )
-                if left() != 0:
-                    print_upgrade_report(await kernel.upgrade_all_vats(upgrade_message="mid-run"))
-            await _run_to_idle(kernel, f"running {config.name}", left())
+            try:
+                if upgrade_all_at is not None:
+                    budget = left()
+                    await kernel.run(
+                        max_cranks=upgrade_all_at if budget is None else min(upgrade_all_at, budget)
+                    )
+                    if left() != 0:
+                        stateless = vats_without_durable_state(kernel)
+                        report_ = await kernel.upgrade_all_vats(upgrade_message="mid-run")
+                        print_upgrade_report(report_)
+                        warn_about_lost_state(report_, stateless)
+                await _run_to_idle(kernel, f"running {config.name}", left())
+            except KeyboardInterrupt:  # the first Ctrl-C: the run stopped and committed
+                resume = None if store is None else f"vatrt run {config} --store {store}"
+                queued = kernel.stats().run_queue_length
+                for line in how_far(kernel.stats().cranks - first, queued, resume):
+                    errors.print(escape(line), soft_wrap=True, highlight=False)
+                return EXIT_INTERRUPTED
             cranks = kernel.stats().cranks - first
             elapsed = time.perf_counter() - started
             queued = kernel.stats().run_queue_length
@@ -170,16 +220,16 @@ def run(
                 limit = "" if max_cranks is None else f" at --max-cranks {max_cranks}"
                 events = "event" if queued == 1 else "events"
                 console.print(f"[yellow]stopped{limit} with {queued:,} {events} still queued[/]")
-            code = _print_bootstrap_result(kernel, idle=not queued)
+            code = _print_bootstrap_result(kernel, idle=not queued, verbose=verbose)
             if report is not None:
                 code = max(code, await _print_report(kernel, report))
             _print_summary(kernel, cranks, elapsed, backend)
             return code
 
-    _run_async(backend, main)
+    _run_async(backend, main, verbose)
 
 
-def _print_bootstrap_result(kernel: Kernel, *, idle: bool) -> int:
+def _print_bootstrap_result(kernel: Kernel, *, idle: bool, verbose: bool = False) -> int:
     kpid = kernel.bootstrap_kpid
     if kpid is None:
         console.print("[dim]no bootstrap vat configured[/]")
@@ -197,6 +247,7 @@ def _print_bootstrap_result(kernel: Kernel, *, idle: bool) -> int:
     if status == "rejected":
         if isinstance(value, RemoteError) and value.reason is None:
             console.print(f"[bold red]bootstrap rejected:[/] {escape(f'{value.name}: {value}')}")
+            _print_traceback(value.traceback, verbose)
         else:
             console.print("[bold red]bootstrap rejected:[/]")
             console.print(Pretty(value.reason if isinstance(value, RemoteError) else value))
@@ -206,10 +257,13 @@ def _print_bootstrap_result(kernel: Kernel, *, idle: bool) -> int:
     return 0
 
 
-async def _print_report(kernel: Kernel, method: str) -> int:
-    name = kernel.config.bootstrap
-    if name is None:
-        raise VatrtError("--report needs a bootstrap vat in the config")
+async def _print_report(kernel: Kernel, target: str) -> int:
+    # Vat names may hold dots, method names never do: the last dot splits them.
+    name, _, method = target.rpartition(".")
+    if not name:
+        name = kernel.config.bootstrap or ""
+        if not name:
+            raise VatrtError(f"--report {target}: no bootstrap vat in the config; say VAT.METHOD")
     value = await kernel.call(name, method)
     console.print(f"[bold green]{name}.{method}()[/]")
     console.print(Pretty(value))
@@ -253,11 +307,25 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
+def _bundle_file(kernel: Kernel, bundle_id: str) -> str:
+    try:
+        _, filename = kernel.bundles.get(bundle_id)
+    except VatrtError:
+        return bundle_id[:15] + "…"
+    return f"{Path(filename).name} {bundle_id[:8]}"
+
+
 def _print_inspection(kernel: Kernel, store: Path) -> None:
     dump = kernel.dump()
     table = Table(title=f"vats in {store}", title_justify="left")
     columns = ("name", "id", "incarnation", "bundle", "critical", "worker restarts")
     crashed: list[str] = []
+    # Bundle IDs say nothing to a person: a config bundle by its name, another by its file.
+    named: dict[str, list[str]] = {}
+    for key, value in dump.items():
+        if key.startswith("namedBundle."):
+            named.setdefault(value, []).append(key.removeprefix("namedBundle."))
+    unnamed = False
     for column in (*columns, "retained vatParameters"):
         table.add_column(column)
     for name in kernel.vat_names():
@@ -267,13 +335,22 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
         restarts, last = vat.worker_restarts()
         if last is not None:
             crashed.append(f"{name}: worker restarted {restarts} time(s), the last after: {last}")
+        bundle_id = dump.get(f"{vat_id}.source", "?")
+        names = named.get(bundle_id)
+        if names:
+            label = f"{', '.join(sorted(names))} {bundle_id[:8]}"
+        elif name == "vat_admin":
+            label = f"vat_admin {bundle_id[:8]}"
+        else:
+            unnamed = True
+            label = _bundle_file(kernel, bundle_id)
         record = dump.get(f"{vat_id}.vatParameters")
         retained = "none" if record is None else repr(kernel.vat_parameters(vat_id))
         table.add_row(
             name,
             vat_id,
             dump.get(f"{vat_id}.incarnation", "?"),
-            dump.get(f"{vat_id}.source", "?")[:15] + "…",
+            escape(label),
             "yes" if options.get("critical") else "no",
             str(restarts),
             escape(_clip(retained, 60)),
@@ -282,6 +359,11 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
     for line in crashed:
         console.print(escape(line))
     objects = sum(1 for k in dump if k.startswith("ko") and k.endswith(".refCount"))
+    if unnamed:
+        console.print(
+            "[dim]bundles without a config name are shown by their file; "
+            "the stored text is what runs[/]"
+        )
     promises = sum(1 for k in dump if k.startswith("kp") and k.endswith(".refCount"))
     summary = Table(show_header=False, title="kernel", title_justify="left")
     summary.add_row("schema version", dump.get("kernel.schemaVersion", "?"))
@@ -408,6 +490,30 @@ def _parse_bundles(values: tuple[str, ...]) -> dict[str, str]:
     return bundles
 
 
+def vats_without_durable_state(kernel: Kernel) -> list[str]:
+    """Live vats whose vatstore is empty: no baggage, no durable objects. An
+    upgrade gives them back only what their vatParameters rebuild."""
+    kernel.keeper.flush()
+    return [
+        name
+        for name in kernel.vat_names()
+        if not kernel.kv.items_with_prefix(f"{kernel.vat_id(name)}.vs.")
+    ]
+
+
+def warn_about_lost_state(report: dict[str, UpgradeOutcome], stateless: list[str]) -> None:
+    lost = [name for name in stateless if name in report and report[name].status == "upgraded"]
+    if not lost:
+        return
+    shown = ", ".join(lost[:10]) + (f", ... ({len(lost)} in all)" if len(lost) > 10 else "")
+    errors.print(
+        f"[yellow]warning:[/] {len(lost)} upgraded vat(s) kept no durable state (no baggage, "
+        f"no durable objects), so what they held in memory is gone and each starts again "
+        f"from its vatParameters: {escape(shown)}",
+        highlight=False,
+    )
+
+
 def print_upgrade_report(report: dict[str, UpgradeOutcome]) -> None:
     table = Table(title="upgrade-all", title_justify="left")
     if len(report) > 12:
@@ -477,8 +583,10 @@ def upgrade_all(
     async def main() -> int:
         async with open_kernel(config, store) as kernel:
             await _run_to_idle(kernel, "running to idle")
+            stateless = vats_without_durable_state(kernel)
             report = await kernel.upgrade_all_vats(targets, upgrade_message=message)
             print_upgrade_report(report)
+            warn_about_lost_state(report, stateless)
             kernel.audit()
             return 1 if any(o.status == "failed" for o in report.values()) else 0
 

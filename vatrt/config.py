@@ -21,6 +21,7 @@ from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception
 
 from ._liveslots.promises import DEFAULT_MAX_TURNS
+from ._suggest import did_you_mean
 from ._worker.options import LAUNCHERS, check_worker_options
 from .errors import ConfigError
 
@@ -147,6 +148,10 @@ def _format(exc: BaseException, kind: type | None) -> str:
         if any(str(note).startswith("Structuring mapping key") for note in notes):
             return f"key {exc.value!r} is {type(exc.value).__name__}, keys must be str"
         return str(exc)
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        known = [f.name for f in attrs.fields(exc.cl) if f.name != "base_dir"]
+        hints = "".join(did_you_mean(key, known) for key in sorted(exc.extra_fields))
+        return f"{format_exception(exc, kind)}{hints}"
     return format_exception(exc, kind)
 
 
@@ -194,7 +199,8 @@ def _check(cfg: KernelConfig, source: str) -> None:
         if vat.bundle not in cfg.bundles:
             raise ConfigError(
                 f"invalid config in {source}: vats.{name}.bundle {vat.bundle!r} "
-                f"is not in [bundles] (known: {', '.join(sorted(cfg.bundles)) or 'none'})"
+                f"is not in [bundles]{did_you_mean(vat.bundle, cfg.bundles)} "
+                f"(known: {', '.join(sorted(cfg.bundles)) or 'none'})"
             )
         if vat.reap_interval is not None and vat.reap_interval < 1:
             raise ConfigError(f"invalid config in {source}: vats.{name}.reap_interval must be >= 1")
@@ -213,6 +219,7 @@ def _check(cfg: KernelConfig, source: str) -> None:
     if cfg.bootstrap is not None and cfg.bootstrap not in cfg.vats:
         raise ConfigError(
             f"invalid config in {source}: bootstrap vat {cfg.bootstrap!r} is not in [vats]"
+            f"{did_you_mean(cfg.bootstrap, cfg.vats)}"
         )
     if cfg.max_turns < 1 or any(
         v.max_turns is not None and v.max_turns < 1 for v in cfg.vats.values()

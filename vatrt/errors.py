@@ -84,3 +84,10 @@ class RejectedError(VatrtError):
         name = getattr(reason, "name", None)
         shown = f"{name}: {reason}" if isinstance(reason, Exception) and name else repr(reason)
         super().__init__(f"rejected: {shown}")
+
+    @property
+    def traceback(self) -> str | None:
+        """Where in the rejecting vat's bundle the error was raised (files and lines,
+        as Python prints a traceback); None when no bundle code raised it."""
+        tb = getattr(self.reason, "traceback", None)
+        return tb if isinstance(tb, str) else None

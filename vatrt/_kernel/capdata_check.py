@@ -173,6 +173,8 @@ def _special_float(value: str) -> None:
 def _error(x: dict[str, Any], n_slots: int, used: set[int]) -> Iterable[Any]:
     if type(x.get("name")) is not str or type(x.get("message")) is not str:
         raise ValueError("capdata error record needs a str name and message")
+    if "traceback" in x and type(x["traceback"]) is not str:
+        raise ValueError("capdata error record's traceback must be a str")
     return ()
 
 

@@ -50,6 +50,14 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
         run.requested = True
 
 
+def stop_requested() -> bool:
+    """Whether a Ctrl-C has asked a run in progress to stop (and it has not yet).
+
+    A host's own SIGINT handler reads it to tell a second Ctrl-C (the kernel
+    passes it on while a run is stopping) from a first one outside any run."""
+    return any(run.requested for run in _runs)
+
+
 @contextmanager
 def stop_on_sigint() -> Iterator[StopRequest]:
     """Hold SIGINT for the duration of one run; yields the run's `StopRequest`."""

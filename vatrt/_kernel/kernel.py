@@ -40,6 +40,8 @@ from .._protocol import (
 from .._protocol import encode as encode_record
 from .._refs import is_object
 from .._store.kvstore import KVStore
+from .._suggest import did_you_mean
+from .._vat_traceback import split_traceback
 from .._worker.base import HostStatus, Worker, WorkerFactory, WorkerSpec, WorkerStatus
 from .._worker.parking import Parker
 from ..config import KernelConfig, resolve_bundle_path
@@ -70,6 +72,7 @@ from .state.schema import SCHEMA_VERSION
 from .syscalls import SyscallHandler
 from .upgrade import UpgradeOutcome, Upgrades
 from .vat_admin_hooks import VatAdminHooks
+from .vat_console import VatConsole
 from .workers import WorkerTable
 
 # What `Kernel._prepare` returns for events whose crank awaits more than a delivery.
@@ -123,6 +126,7 @@ class Kernel:
         self._worker_factory = worker_factory
         self.bundles = BundleStore(keeper, worker_factory.validate_bundle)
         self.slog = Slog(slog)
+        self.console = VatConsole(self.slog)  # what vats print
         self.workers = WorkerTable(task_group)
         self.promises = Promises(keeper, self.workers.has)
         self._lock = anyio.Lock()
@@ -181,7 +185,13 @@ class Kernel:
         if keeper.is_initialized():
             migrate(keeper, self.commit)
             with stop_on_sigint() as interrupt:  # a Ctrl-C lands between deliveries
-                await replay_vats(keeper, self._ops, self.syscalls, self._start_worker, interrupt)
+                self.console.replaying = True
+                try:
+                    await replay_vats(
+                        keeper, self._ops, self.syscalls, self._start_worker, interrupt
+                    )
+                finally:
+                    self.console.replaying = False
             return
         cfg = self.config
         vat_admin_bundle = self.bundles.install_file(vat_admin_bundle_path())
@@ -291,6 +301,9 @@ class Kernel:
         slog, vat = self.slog, self.keeper.vat(vat_id)
 
         def note(record: dict[str, Any]) -> None:
+            if record["type"] == "console":  # the vat printed
+                self.console.show(vat_id, spec.name, record)
+                return
             slog.write(record)
             if record["type"] == "worker-restart":
                 vat.record_worker_restart(record["after"])
@@ -548,13 +561,16 @@ class Kernel:
     def _vat_fatal(self, vat_id: str, why: str) -> Rollback:
         """A vat broke its delivery: undo the crank, then terminate the vat."""
 
+        message, tb = split_traceback(why)  # the bundle's frames, if its code raised
+
         def recover(event: dict[str, Any]) -> None:
-            reason = error_capdata(why, "VatFatalError")
+            reason = error_capdata(message, "VatFatalError", tb)
             terminate_vat(self.keeper, self._ops, vat_id, failure=True, reason=reason)
             # The sender of the fatal message learns why, not only that the vat is gone.
-            self._undeliverable(event, error_capdata(f"vat terminated: {why}", "VatTerminated"))
+            undeliverable = error_capdata(f"vat terminated: {message}", "VatTerminated", tb)
+            self._undeliverable(event, undeliverable)
 
-        return Rollback(f"vat {vat_id} fatal: {why}", recover)
+        return Rollback(f"vat {vat_id} fatal: {message}", recover)
 
     def _prepare(self, event: dict[str, Any]) -> Any:
         """The kernel's part of a crank before any delivery, in plain (not async)
@@ -777,8 +793,10 @@ class Kernel:
         host_checks.check_str(name, "name")
         vat_id = self.keeper.vat_id_of(name)
         if vat_id is None:
-            live = ", ".join(self.keeper.vat_names()) or "none"
-            raise VatTerminated(f"no live vat named {name!r} (live vats: {live})")
+            names = self.keeper.vat_names()
+            live = ", ".join(names) or "none"
+            hint = did_you_mean(name, names)
+            raise VatTerminated(f"no live vat named {name!r}{hint} (live vats: {live})")
         return vat_id
 
     def vat_names(self) -> list[str]:
@@ -827,14 +845,25 @@ class Kernel:
         except BaseException:
             self._unpin(kpid)
             raise
-        status = self.kp_status(kpid)
-        if status == "unresolved":
+        if self.kp_status(kpid) == "unresolved":
             self._unpin(kpid)
             raise VatrtError(
                 f"{name}.{method}() did not settle: the run-queue is empty and {kpid} is unresolved"
             )
+        return self.kp_result(kpid)
+
+    def kp_result(self, kpid: str) -> Any:
+        """A settled promise's value, or `RejectedError` (with ``.reason`` and
+        ``.traceback``) if it was rejected: the one way to read a result that
+        raises on failure, as `call` does. Releases the host's hold, as
+        `kp_resolution` does; an unresolved promise raises `VatrtError` and stays held.
+        """
+        self._check_open("kp_result")
+        _, state, data = self._follow(kpid)
+        if state == "unresolved" or data is None:
+            raise VatrtError(f"{kpid} is not resolved yet (run the kernel first)")
         value = self.kp_resolution(kpid)
-        if status == "rejected":
+        if state == "rejected":
             raise RejectedError(value)
         return value
 
@@ -862,7 +891,11 @@ class Kernel:
         host_checks.check_kpid(kpid)
         final, state, data = self.promises.follow(kpid)
         if state is None:
-            raise VatrtError(f"unknown promise {final} (released, or never existed)")
+            raise VatrtError(
+                f"unknown promise {final}: released (kp_resolution and kp_result read a "
+                "resolution once and release the promise; ask kp_status before), "
+                "or never existed"
+            )
         return final, state, data
 
     def _unpin(self, kpid: str) -> None:

@@ -41,6 +41,7 @@ import attrs
 
 from .._crash import crash_point
 from .._marshal import CapData, data_capdata
+from .._suggest import did_you_mean
 from ..errors import BundleError, UpgradeFailed, VatTerminated
 from .crank import Rollback
 from .lifecycle import end_incarnation
@@ -190,8 +191,10 @@ class Upgrades:
         self, name: str, bundle: str | None, upgrade_message: Any
     ) -> UpgradeOutcome:
         if self.keeper.vat_id_of(name) is None:
-            live = ", ".join(self.keeper.vat_names()) or "none"
-            raise VatTerminated(f"no live vat named {name!r} (live vats: {live})")
+            names = self.keeper.vat_names()
+            live = ", ".join(names) or "none"
+            hint = did_you_mean(name, names)
+            raise VatTerminated(f"no live vat named {name!r}{hint} (live vats: {live})")
         bundles = {name: bundle} if bundle is not None else {}
         outcome = (await self.upgrade_all(bundles, upgrade_message, only=name))[name]
         if outcome.status == "ineligible":
@@ -228,7 +231,8 @@ class Upgrades:
         names = keeper.vat_names()
         unknown = sorted(set(bundles) - set(names))
         if unknown:
-            raise VatTerminated(f"upgrade_all_vats: no live vat named {', '.join(unknown)}")
+            hints = "".join(did_you_mean(n, names) for n in unknown)
+            raise VatTerminated(f"upgrade_all_vats: no live vat named {', '.join(unknown)}{hints}")
         resolved = {name: self._resolve_bundle(spec) for name, spec in bundles.items()}
         targets = {
             name: spec if isinstance(spec, str) else self.bundles.keep(*spec)

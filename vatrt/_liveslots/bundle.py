@@ -18,6 +18,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._bundle_format import decode_package
+from .._vat_traceback import mark_bundle_module
+from .console import vat_print
+
+
+def _single_file_imports(missing: str | None) -> str:
+    module = (missing or "helpers").split(".")[0]
+    return (
+        ". A single-file bundle carries only its own file: it can import vatrt.vat "
+        "and the standard library, not a module beside it. To split a vat over "
+        "several files, make the bundle a package: a directory with an __init__.py "
+        f"that imports its modules relatively (from . import {module}), named in [bundles]"
+    )
 
 
 class BundleLoadError(Exception):
@@ -77,6 +89,8 @@ class _PackageFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         assert found is not None
         path = f"{self.filename}/{found[0]}"
         module.__file__ = path
+        mark_bundle_module(module.__dict__, self.modules[found[0]], path)
+        module.__dict__["print"] = vat_print
         try:
             exec(compile(self.modules[found[0]], path, "exec"), module.__dict__)
         except SyntaxError:
@@ -107,12 +121,17 @@ def load_build_root_object(source: str, filename: str, module_name: str) -> Call
     else:
         module = types.ModuleType(module_name)
         module.__file__ = filename
+        mark_bundle_module(module.__dict__, source, filename)
+        module.__dict__["print"] = vat_print
         try:
             exec(compile(source, filename, "exec"), module.__dict__)
         except (
             BaseException
         ) as exc:  # SystemExit, KeyboardInterrupt... at import: the bundle's fault
-            raise BundleLoadError(_describe(exc, filename)) from None
+            why = _describe(exc, filename)
+            if isinstance(exc, ModuleNotFoundError):
+                why += _single_file_imports(exc.name)
+            raise BundleLoadError(why) from None
     build = module.__dict__.get("build_root_object")
     if not callable(build):
         raise BundleLoadError(f"bundle {filename} does not define build_root_object()")

@@ -18,6 +18,7 @@ Python.
 from __future__ import annotations
 
 import gc
+import inspect
 import types
 import weakref
 from collections.abc import Callable
@@ -49,6 +50,8 @@ from .._protocol import (
     SyscallFn,
 )
 from .._refs import ROOT_VREF
+from .._suggest import did_you_mean
+from .._vat_traceback import vat_traceback
 from .durable import VREF_ATTR, DurableStore
 from .far import Presence, current, far_iface
 from .promises import (
@@ -75,6 +78,16 @@ class _FullCollections:
 
 
 gc.callbacks.append(_FullCollections.observe)
+
+
+def _public_methods(obj: Any) -> list[str]:
+    """What a Far object answers to: its public callables (for a "did you mean")."""
+    # getattr_static: looking must not run the vat's code (a property's getter).
+    return [
+        name
+        for name in dir(obj)
+        if not name.startswith("_") and callable(inspect.getattr_static(obj, name, None))
+    ]
 
 
 class VatFatal(Exception):
@@ -118,8 +131,11 @@ class LiveSlots:
         make_baggage: Callable[[DurableStore], Any] | None = None,
         *,
         max_turns: int = DEFAULT_MAX_TURNS,
+        console: Callable[[str], None] | None = None,
     ) -> None:
         self.syscall = syscall
+        # Where the vat's print() goes (`console.vat_print`); None: Python's print.
+        self.console = console
         self.durable = DurableStore(
             syscall, self._marshal_to_store, self.unmarshal, self.durably_released
         )
@@ -178,7 +194,11 @@ class LiveSlots:
             self.micro.run_until_quiescent()
         except BaseException as exc:  # SystemExit, KeyboardInterrupt...: see above
             self.micro.queue.clear()
-            return Failed(f"{type(exc).__name__}: {exc}")
+            why = f"{type(exc).__name__}: {exc}"
+            # The bundle's frames go with it, on the lines after (`split_traceback`).
+            raised = exc.__cause__ if isinstance(exc, VatFatal) and exc.__cause__ else exc
+            tb = vat_traceback(raised)
+            return Failed(why if tb is None else f"{why}\n{tb}")
         finally:
             current.liveslots = None
             if not isinstance(delivery, BringOutYourDead):
@@ -206,7 +226,9 @@ class LiveSlots:
             )
         if outcome.rejected:
             reason = outcome.value
-            raise VatFatal(f"build_root_object raised {type(reason).__name__}: {reason}")
+            raise VatFatal(f"build_root_object raised {type(reason).__name__}: {reason}") from (
+                reason if isinstance(reason, BaseException) else None
+            )
         root = outcome.value
         if far_iface(root) is None:
             raise VatFatal(f"build_root_object must return a Far object, not {type(root).__name__}")
@@ -287,7 +309,8 @@ class LiveSlots:
     ) -> None:
         fn = None if method.startswith("_") else getattr(obj, method, None)
         if fn is None or not callable(fn):
-            error = TypeError(f"{far_iface(obj) or 'object'} has no method {method!r}")
+            hint = did_you_mean(method, _public_methods(obj)) if isinstance(method, str) else ""
+            error = TypeError(f"{far_iface(obj) or 'object'} has no method {method!r}{hint}")
             if result is not None:
                 result.reject(error)
             return

@@ -85,7 +85,12 @@ def serve(fd_in: int, fd_out: int, *, check_only: bool = False) -> int:
         raise FrameError(f"expected a syscall's result, not {kind!r}")
 
     turns = {} if spec.get("max_turns") is None else {"max_turns": spec["max_turns"]}
-    liveslots = LiveSlots(syscall, build, make_baggage, **turns)
+
+    def console(text: str) -> None:
+        if replaying[0] is None:  # a replay rebuilds the vat; it does not print again
+            write_frame(fd_out, ["console", [], text])
+
+    liveslots = LiveSlots(syscall, build, make_baggage, console=console, **turns)
     write_frame(fd_out, ["ready", [], None])
 
     def checking(check: TranscriptCheck | None) -> None:

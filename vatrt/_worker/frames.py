@@ -25,6 +25,8 @@ worker -> kernel::
                                                  syscalls, then its answer
     ["replayed", [], divergence]                 a replay batch is done: the first
                                                  divergence (a message), or null
+    ["console", [], text]                        the vat printed `text` (any time;
+                                                 no answer; not sent while replaying)
 
 Syscalls whose result is always None (sends, resolutions, GC, vatstore writes)
 are not an exchange each: they travel with the next frame that needs one, so a
@@ -109,7 +111,7 @@ def split_to_kernel(payload: bytes) -> tuple[str, list[Syscall], Any]:
             return kind, before, _answer.decode(last)
         if kind == "syscall":
             return kind, before, _syscall.decode(last)
-        if kind in ("ready", "unloadable", "replayed"):
+        if kind in ("ready", "unloadable", "replayed", "console"):
             return kind, before, msgspec.json.decode(last)
     except msgspec.DecodeError as e:
         raise FrameError(f"bad frame from the worker: {e}") from None

@@ -159,4 +159,12 @@ class LocalWorkerFactory:
         except BundleLoadError as e:
             raise BundleError(str(e)) from None
         turns = {} if spec.max_turns is None else {"max_turns": spec.max_turns}
-        return LocalWorker(LiveSlots(syscall, build, make_baggage, **turns), spec.name)
+        console = None
+        if note is not None:
+            vat_id = spec.vat_id
+
+            def console(text: str) -> None:
+                note({"type": "console", "vatID": vat_id, "text": text})
+
+        liveslots = LiveSlots(syscall, build, make_baggage, console=console, **turns)
+        return LocalWorker(liveslots, spec.name)

@@ -29,6 +29,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from .._protocol import Answer, Delivery, Failed, Syscall, TranscriptEntry
+from .._vat_traceback import split_traceback
 from ..errors import BundleError, ConfigError
 from .base import NoteFn, SyscallFn, WorkerSpec, WorkerStatus
 from .children import Child, ChildSource, Spares
@@ -245,7 +246,9 @@ class SubprocessWorker:
                     return Failed(given_up)
                 continue
             if isinstance(answer, Failed):
-                answer = Failed(answer.why + self._memory_hint(answer.why))
+                message, tb = split_traceback(answer.why)  # the hint goes on the message
+                message += self._memory_hint(message)
+                answer = Failed(message if tb is None else f"{message}\n{tb}")
             elif not self._taken_back and not any(type(r) is _Refusal for _, r in handled):
                 # (a refused syscall is fatal to the vat: that delivery is never replayed)
                 self._record.append(encode(TranscriptEntry(delivery, handled)).decode())
@@ -390,6 +393,15 @@ class SubprocessWorker:
             raise WorkerDied(self._exit_status() or str(e) or type(e).__name__) from None
 
     async def _receive(self) -> tuple[str, list[Syscall], Any]:
+        """The next frame from the child; what the vat printed meanwhile (console
+        frames, which need no answer) goes to the kernel on the way."""
+        while True:
+            kind, before, last = await self._receive_frame()
+            if kind != "console":
+                return kind, before, last
+            self._tell("console", text=last if isinstance(last, str) else repr(last))
+
+    async def _receive_frame(self) -> tuple[str, list[Syscall], Any]:
         assert self._child is not None
         receiver = self._child.receiver
         try:

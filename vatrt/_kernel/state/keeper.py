@@ -125,6 +125,15 @@ class KernelKeeper:
     def set_schema_version(self, version: int) -> None:
         self.kv.set("kernel.schemaVersion", str(version))
 
+    def booted_from(self) -> dict[str, Any] | None:
+        """The identity of the config the first boot used (`config_identity`);
+        None for a store booted before it was kept."""
+        record = self.kv.get("kernel.config")
+        return None if record is None else loads(record)
+
+    def set_booted_from(self, identity: dict[str, Any]) -> None:
+        self.kv.set("kernel.config", dumps(identity))
+
     def bootstrap_result(self) -> str | None:
         return self.kv.get("kernel.bootstrapResult")
 

@@ -5,6 +5,9 @@ Key schema (every key the kernel writes; values are strings)::
     kernel.schemaVersion = "2"          2: vats retain their vatParameters
     kernel.initialized = "1"            first boot done: static vats started, bootstrap queued
     kernel.bootstrapResult = kpN        the bootstrap message's result promise
+    kernel.config = JSON {source, sha256, vats}   the config the first boot used: its
+                                        file (or "<dict>"), the hash of what it declares,
+                                        its vats' names (`config_identity`)
     kernel.crankNumber = N              cranks committed so far
     kernel.vatAdminCallbacks = koN      vat-admin's callbacks object (one count)
     kernel.upgrade.nextID = N           next upgrade request id (upN)
