@@ -482,3 +482,18 @@ def upgrade_all(
             return 1 if any(o.status == "failed" for o in report.values()) else 0
 
     _run_async(backend, main)
+
+
+@main.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--all", "all_copies", is_flag=True, help="List every copy of a count table.")
+@click.option("--json", "json_out", is_flag=True, help="Print the checked config as JSON.")
+def check(config: Path, all_copies: bool, json_out: bool) -> None:
+    """Load and validate CONFIG and its bundles and list its vats, running nothing.
+
+    Exit code 0 when the config would boot as far as the config and the bundles go,
+    2 (with the reason) when not.
+    """
+    from ._cli_check import check_command
+
+    raise SystemExit(check_command(config, all_copies=all_copies, json_out=json_out))

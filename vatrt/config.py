@@ -17,9 +17,10 @@ from typing import Any, NewType
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, override
 from cattrs.v import format_exception
 
+from ._config_copies import expand_copies
 from ._liveslots.promises import DEFAULT_MAX_TURNS
 from ._worker.options import check_worker_options
 from .errors import ConfigError
@@ -48,6 +49,9 @@ class VatConfig:
     # max_restarts, within_s: how often a subprocess worker that dies is restarted.
     restart: dict[str, Any] | None = None
     max_turns: int | None = None  # None: the kernel's max_turns
+    # N vats from this table, named <table>-<index> (`vatrt._config_copies`).
+    count: int | None = None
+    first_index: int | None = None  # the first copy's index (0)
 
 
 @attrs.frozen
@@ -62,6 +66,8 @@ class KernelConfig:
     max_turns: int = DEFAULT_MAX_TURNS
     # Where relative bundle paths are resolved: the config file's folder.
     base_dir: str = "."
+    # Each ``count`` table's vat names (set by `load_config`, never read from a config).
+    groups: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
@@ -99,10 +105,15 @@ def _bundle_path(value: Any, _: type) -> str:
 
 
 _converter.register_structure_hook(BundlePath, _bundle_path)
-for _cls in (VatConfig, KernelConfig):
-    _converter.register_structure_hook(
-        _cls, make_dict_structure_fn(_cls, _converter, _cattrs_forbid_extra_keys=True)
-    )
+_converter.register_structure_hook(
+    VatConfig, make_dict_structure_fn(VatConfig, _converter, _cattrs_forbid_extra_keys=True)
+)
+_converter.register_structure_hook(
+    KernelConfig,
+    make_dict_structure_fn(
+        KernelConfig, _converter, _cattrs_forbid_extra_keys=True, groups=override(omit=True)
+    ),
+)
 
 
 def _format(exc: BaseException, kind: type | None) -> str:
@@ -144,10 +155,40 @@ def load_config(config: dict[str, Any] | str | Path) -> KernelConfig:
     except (cattrs.BaseValidationError, cattrs.ForbiddenExtraKeysError) as e:
         raise ConfigError(_describe(e, source)) from None
     _check(cfg, source)
+    vats, groups = expand_copies(cfg.vats, source)
+    if groups:
+        cfg = attrs.evolve(cfg, vats=vats, groups=groups)
+        _check_names(cfg, source)
+    _check_bootstrap(cfg, source)
     return cfg
 
 
+def _check_names(cfg: KernelConfig, source: str) -> None:
+    for name in cfg.vats:
+        if not VAT_NAME.fullmatch(name):
+            raise ConfigError(
+                f"invalid config in {source}: vat name {name!r} must match [A-Za-z0-9._-]{{1,199}}"
+            )
+        if name in RESERVED_VAT_NAMES:
+            raise ConfigError(f"invalid config in {source}: vat name {name!r} is reserved")
+
+
+def _check_bootstrap(cfg: KernelConfig, source: str) -> None:
+    if cfg.bootstrap is None or cfg.bootstrap in cfg.vats:
+        return
+    copies = cfg.groups.get(cfg.bootstrap)
+    if copies is not None:
+        raise ConfigError(
+            f"invalid config in {source}: bootstrap vat {cfg.bootstrap!r} is a table of "
+            f"{len(copies)} copies (count); name one of them, such as {copies[0]!r}"
+        )
+    raise ConfigError(
+        f"invalid config in {source}: bootstrap vat {cfg.bootstrap!r} is not in [vats]"
+    )
+
+
 def _check(cfg: KernelConfig, source: str) -> None:
+    """Each vat table as written (before ``count`` tables are expanded)."""
     for name, vat in cfg.vats.items():
         if not VAT_NAME.fullmatch(name):
             raise ConfigError(
@@ -172,10 +213,6 @@ def _check(cfg: KernelConfig, source: str) -> None:
                 f"invalid config in {source}: vats.{name}.limits need worker = 'subprocess' "
                 "(a vat in the kernel's own process cannot be stopped)"
             )
-    if cfg.bootstrap is not None and cfg.bootstrap not in cfg.vats:
-        raise ConfigError(
-            f"invalid config in {source}: bootstrap vat {cfg.bootstrap!r} is not in [vats]"
-        )
     if cfg.max_turns < 1 or any(
         v.max_turns is not None and v.max_turns < 1 for v in cfg.vats.values()
     ):
