@@ -130,24 +130,33 @@ def _describe(exc: BaseException, source: str) -> str:
     return f"invalid config in {source}: " + "; ".join(lines)
 
 
+def read_config_file(config: str | Path) -> dict[str, Any]:
+    """A TOML or JSON config file as a dict, its ``base_dir`` set to its folder
+    (not yet checked: `load_config` does that)."""
+    path = Path(config)
+    source = str(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config {source}: {e.strerror}") from None
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot parse config {source}: {e}") from None
+    if "base_dir" in raw:
+        raise ConfigError(f"invalid config in {source}: unknown key 'base_dir'")
+    raw["base_dir"] = str(path.parent.resolve())
+    return dict(raw)
+
+
 def load_config(config: dict[str, Any] | str | Path) -> KernelConfig:
     """Read and check a config; every problem is a `ConfigError` naming where it is."""
     if isinstance(config, dict):
         raw, source, base_dir = dict(config), "<dict>", config.get("base_dir", ".")
     else:
-        path = Path(config)
-        source = str(path)
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise ConfigError(f"cannot read config {source}: {e.strerror}") from None
-        try:
-            raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except (ValueError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"cannot parse config {source}: {e}") from None
-        if "base_dir" in raw:
-            raise ConfigError(f"invalid config in {source}: unknown key 'base_dir'")
-        base_dir = str(path.parent.resolve())
+        source = str(config)
+        raw = read_config_file(config)
+        base_dir = raw["base_dir"]
     raw["base_dir"] = str(base_dir)
     raw.setdefault("vats", {})
     try:
