@@ -293,45 +293,92 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
 
 
 @main.command()
-@click.argument("names", nargs=-1, metavar="[SCENARIO]...")
+@click.argument("names", nargs=-1, metavar="[SCENARIO]... | CONFIG")
 @click.option("--backend", type=BACKENDS, default="asyncio", show_default=True)
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke test that checks every answer.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON here.")
 @click.option(
     "--worker",
     type=click.Choice(["local", "subprocess"]),
-    default="local",
-    show_default=True,
-    help="subprocess: run each scenario with subprocess workers too, next to local.",
+    help="Scenarios: subprocess runs each with subprocess workers too, next to local "
+    "(default local). CONFIG: the vats' worker (default: the config's).",
 )
 @click.option(
     "--plot",
     "plot_path",
     type=click.Path(path_type=Path),
-    help="Also plot throughput against the number of vats to this PNG (needs vatrt[plot]).",
+    help="Also plot to this PNG (needs vatrt[plot]): scenarios, throughput against the "
+    "number of vats; CONFIG, crank time over the run and the busiest methods.",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    metavar="N",
+    help="CONFIG: timed runs after the warm-up (--quick: 2).",
+)
+@click.option("--sqlite", is_flag=True, help="CONFIG: each run in a fresh SQLite store.")
+@click.option(
+    "--max-cranks",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="CONFIG: stop each run after N cranks (for a simulation that never goes idle).",
 )
 def bench(
     names: tuple[str, ...],
     backend: str,
     quick: bool,
     json_path: Path | None,
-    worker: str,
+    worker: str | None,
     plot_path: Path | None,
+    repeat: int,
+    sqlite: bool,
+    max_cranks: int | None,
 ) -> None:
-    """Run load scenarios, each next to an anyio ping-pong baseline from this process.
+    """Run load scenarios, each next to an anyio ping-pong baseline from this process;
+    or benchmark your own CONFIG.
 
     Scenarios: pingpong, burst, fanout, chain, create, upgrade-all, replay (all by
     default). Ratios against the baseline are what compare across machines.
+
+    With a CONFIG (a .toml or .json file): one warm-up run, then --repeat timed runs,
+    each from a fresh boot; cranks/s and deliveries/s are timed around kernel.run()
+    only, next to the baseline, with deliveries per vat and per method and crank
+    time p50/p99.
     """
     import orjson
 
     from ._bench.scenarios import machine, scenarios
+    from ._cli_bench import bench_config_command, looks_like_config
 
     if plot_path is not None:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise click.UsageError("--plot needs matplotlib: pip install 'vatrt[plot]'") from None
+    configs = [n for n in names if looks_like_config(n)]
+    if configs:
+        if len(names) > 1:
+            raise click.UsageError("give one CONFIG, or scenario names, not both")
+        try:
+            bench_config_command(
+                Path(configs[0]),
+                backend=backend,
+                repeat=2 if quick and repeat == 5 else repeat,
+                sqlite=sqlite,
+                worker=worker,
+                max_cranks=max_cranks,
+                json_path=json_path,
+                plot_path=plot_path,
+                console=console,
+                errors=errors,
+            )
+        except VatrtError as e:
+            errors.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
+            raise SystemExit(2) from None
+        return
+    worker = worker or "local"
     available = scenarios(quick, ("local",) if worker == "local" else ("local", worker))
     unknown = sorted(set(names) - set(available))
     if unknown:
@@ -360,7 +407,14 @@ def bench(
     table = Table(
         title=f"vatrt bench ({backend}{', quick' if quick else ''})", title_justify="left"
     )
-    columns = ["scenario", "ops/s", "baseline ops/s", "ratio", "crank p50 µs", "crank p99 µs"]
+    columns = [
+        "scenario",
+        "rate",
+        "baseline round trips/s",
+        "ratio",
+        "crank p50 µs",
+        "crank p99 µs",
+    ]
     if worker != "local":
         columns.append("vs local")
     for column in columns:
@@ -368,7 +422,7 @@ def bench(
     for r in results:
         table.add_row(
             r.scenario,
-            f"{r.ops_per_s:,.0f} {r.unit.split('/')[0]}",
+            f"{r.ops_per_s:,.0f} {r.unit}",
             f"{r.baseline_per_s:,.0f}",
             f"{r.ratio:.2f}",
             "" if r.crank_p50_us is None else f"{r.crank_p50_us:,.0f}",
