@@ -16,6 +16,7 @@ from rich.pretty import Pretty
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ._cli_json import dumps, run_record
 from ._controller import open_kernel
 from ._kernel.kernel import Kernel
 from ._kernel.upgrade import UpgradeOutcome
@@ -128,6 +129,12 @@ def main() -> None:
     metavar="METHOD",
     help="Once idle, call METHOD on the bootstrap vat's root and print the result.",
 )
+@click.option(
+    "--json",
+    "json_out",
+    is_flag=True,
+    help="Print the outcome as one JSON object on stdout (result, report, summary).",
+)
 def run(
     config: Path,
     store: Path | None,
@@ -137,6 +144,7 @@ def run(
     max_cranks: int | None,
     upgrade_all_at: int | None,
     report: str | None,
+    json_out: bool,
 ) -> None:
     """Boot (or reopen) a kernel from CONFIG and run it until idle.
 
@@ -150,6 +158,9 @@ def run(
     async def main() -> int:
         started = time.perf_counter()
         async with open_kernel(config, store, slog=slog, worker=worker) as kernel:
+            booted = time.perf_counter()
+            delivered = kernel.deliveries
+            upgraded = None
             first = kernel.stats().cranks
 
             def left() -> int | None:
@@ -161,11 +172,20 @@ def run(
                     max_cranks=upgrade_all_at if budget is None else min(upgrade_all_at, budget)
                 )
                 if left() != 0:
-                    print_upgrade_report(await kernel.upgrade_all_vats(upgrade_message="mid-run"))
+                    upgraded = await kernel.upgrade_all_vats(upgrade_message="mid-run")
+                    if not json_out:
+                        print_upgrade_report(upgraded)
             await _run_to_idle(kernel, f"running {config.name}", left())
+            timing = _Timing(booted - started, time.perf_counter() - booted)
             cranks = kernel.stats().cranks - first
-            elapsed = time.perf_counter() - started
+            deliveries = kernel.deliveries - delivered
             queued = kernel.stats().run_queue_length
+            if json_out:
+                code, record = await run_record(kernel, report, upgraded, idle=not queued)
+                summary = _summary(kernel, cranks, deliveries, timing)
+                record = {"config": str(config), "backend": backend, **record}
+                click.echo(dumps({**record, "summary": summary, "exit_code": code}))
+                return code
             if queued:
                 limit = "" if max_cranks is None else f" at --max-cranks {max_cranks}"
                 events = "event" if queued == 1 else "events"
@@ -173,7 +193,8 @@ def run(
             code = _print_bootstrap_result(kernel, idle=not queued)
             if report is not None:
                 code = max(code, await _print_report(kernel, report))
-            _print_summary(kernel, cranks, elapsed, backend)
+            timing.wall_s = time.perf_counter() - started
+            _print_summary(kernel, cranks, deliveries, timing, backend)
             return code
 
     _run_async(backend, main)
@@ -216,18 +237,53 @@ async def _print_report(kernel: Kernel, method: str) -> int:
     return 0
 
 
-def _print_summary(kernel: Kernel, cranks: int, elapsed: float, backend: str) -> None:
+@attrs.define
+class _Timing:
+    """Where a run's time went: `vatrt run`'s cranks/s is over `run_s` alone."""
+
+    boot_s: float  # reading the config, installing bundles, starting (or replaying) vats
+    run_s: float  # the cranks after boot, to idle (or --max-cranks)
+    wall_s: float | None = None  # everything, printing included
+
+
+def _summary(kernel: Kernel, cranks: int, deliveries: int, timing: _Timing) -> dict[str, Any]:
     stats = kernel.stats()
+    return {
+        "cranks": cranks,
+        "deliveries": deliveries,
+        "run_queue_left": stats.run_queue_length,
+        "live_vats": stats.vats,
+        "boot_s": timing.boot_s,
+        "run_s": timing.run_s,
+        "cranks_per_s": cranks / timing.run_s if timing.run_s > 0 else None,
+        "deliveries_per_s": deliveries / timing.run_s if timing.run_s > 0 else None,
+    }
+
+
+def _print_summary(
+    kernel: Kernel, cranks: int, deliveries: int, timing: _Timing, backend: str
+) -> None:
+    figures = _summary(kernel, cranks, deliveries, timing)
     table = Table(title="summary", show_header=False, title_justify="left")
     table.add_row("cranks this run", f"{cranks:,}")
-    if stats.run_queue_length:
-        table.add_row("run-queue left", f"{stats.run_queue_length:,}")
-    table.add_row("deliveries", f"{stats.deliveries:,}")
-    table.add_row("live vats", str(stats.vats))
-    table.add_row("wall time", f"{elapsed:.2f} s ({backend})")
-    if elapsed > 0:
-        table.add_row("cranks/s", f"{cranks / elapsed:,.0f}")
+    if figures["run_queue_left"]:
+        table.add_row("run-queue left", f"{figures['run_queue_left']:,}")
+    table.add_row("deliveries this run", f"{deliveries:,}")
+    table.add_row("live vats", str(figures["live_vats"]))
+    table.add_row("boot", f"{timing.boot_s:.2f} s")
+    table.add_row("run", f"{timing.run_s:.2f} s ({backend})")
+    if figures["cranks_per_s"] is not None:
+        table.add_row("cranks/s of the run", f"{figures['cranks_per_s']:,.0f}")
+    if timing.wall_s is not None:
+        table.add_row("wall time", f"{timing.wall_s:.2f} s (boot, run and printing)")
     console.print(table)
+    console.print(
+        "[dim]A crank is one event off the run-queue (a message, a promise settling, "
+        "a GC action, a vat's start or upgrade); a delivery is what one vat is given "
+        "in it: most cranks deliver once, some none (a message to a promise waits on "
+        "it). Boot's start cranks are not in this run's. cranks/s is over the run "
+        "alone: `vatrt bench CONFIG` measures it warm and repeated.[/]"
+    )
 
 
 @main.command()
