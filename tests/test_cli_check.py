@@ -1,5 +1,7 @@
 """``vatrt check CONFIG``: validate a config and its bundles without running anything."""
 
+from pathlib import Path
+
 import orjson
 from click.testing import CliRunner
 
@@ -105,3 +107,11 @@ def test_check_exits_2_naming_a_parameter_that_is_not_passable(tmp_path):
     result = vatrt("check", path)
     assert result.exit_code == 2
     assert "vats.p.parameters" in said(result)
+
+
+def test_check_of_every_shipped_config_passes():
+    bundles = Path(__file__).resolve().parent.parent / "bundles"
+    for config in sorted(bundles.glob("*.toml")):
+        result = vatrt("check", config)
+        assert result.exit_code == 0, (config, result.output)
+    assert "(200 copies of [vats.peer])" in said(vatrt("check", bundles / "gossip.toml"))

@@ -68,3 +68,17 @@ def test_an_override_naming_one_copy_says_to_override_its_table(config):
 def test_an_override_that_is_not_a_dict_is_refused(config):
     with pytest.raises(ConfigError, match="must be a dict of changes, not int"):
         config_dict(config, parameters={"driver": 3})
+
+
+def test_counts_change_the_count_of_a_count_table(config):
+    cfg = load_config(config_dict(config, counts={"peer": 2}))
+    assert list(cfg.vats) == ["driver", "peer-0", "peer-1"]
+
+
+def test_counts_for_a_table_without_count_or_a_missing_table_are_refused(config):
+    with pytest.raises(ConfigError, match=r"counts for 'driver': \[vats.driver\] has no count"):
+        config_dict(config, counts={"driver": 2})
+    with pytest.raises(ConfigError, match=r"counts for 'pear': no \[vats.pear\] table"):
+        config_dict(config, counts={"pear": 2})
+    with pytest.raises(ConfigError, match="count must be >= 1, not 0"):
+        load_config(config_dict(config, counts={"peer": 0}))

@@ -1,6 +1,9 @@
 """vatrt's pytest plugin, used as a bundle author would: a bundle, a config and
 tests in a fresh folder, run by pytest in a subprocess (`pytester`)."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -161,3 +164,21 @@ def test_vat_kernel_without_a_vat_config_says_what_to_define(project):
     result = project.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*vat_kernel needs a vat_config fixture*"])
+
+
+BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_the_shipped_gossip_example_and_its_tests_pass_when_copied_into_a_project(pytester):
+    shutil.copy(BUNDLES / "gossip.toml", pytester.path / "gossip.toml")
+    shutil.copytree(BUNDLES / "gossip", pytester.path / "gossip")
+    result = pytester.runpytest_subprocess("-v", "-p", "no:cacheprovider", "gossip")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["*test_every_rumour_reaches_every_peer?trio? PASSED*"])
+
+
+def test_docs_testing_vats_shows_the_shipped_example_as_it_is():
+    example = (BUNDLES / "gossip" / "test_gossip.py").read_text()
+    code = example[example.index("from pathlib import Path") :]
+    assert code in (DOCS / "testing-vats.md").read_text()

@@ -21,11 +21,13 @@ def config_dict(
     config: dict[str, Any] | str | Path,
     *,
     parameters: dict[str, dict[str, Any]] | None = None,
+    counts: dict[str, int] | None = None,
     **keys: Any,
 ) -> dict[str, Any]:
     """`config` (a TOML/JSON path or a dict, which is not changed) as a dict, with
     ``parameters[vat]`` merged into that vat table's parameters (a ``count``
-    table's name changes all its copies) and the top-level `keys` set."""
+    table's name changes all its copies), ``counts[table]`` as the ``count`` of a
+    table that has one (a smaller network for a test), and the top-level `keys` set."""
     if isinstance(config, dict):
         raw, source = copy.deepcopy(config), "<dict>"
     else:
@@ -40,6 +42,13 @@ def config_dict(
             )
         table = vats[name]
         table["parameters"] = {**(table.get("parameters") or {}), **changes}
+    for name, count in (counts or {}).items():
+        if name not in vats:
+            raise ConfigError(f"counts for {name!r}: {_no_table(name, vats, source)}")
+        table = vats[name]
+        if not isinstance(table, dict) or "count" not in table:
+            raise ConfigError(f"counts for {name!r}: [vats.{name}] has no count to change")
+        table["count"] = count  # checked by load_config, as the file's own would be
     raw.update(keys)
     return raw
 

@@ -151,13 +151,14 @@ def open_vat_kernel(anyio_backend: Any) -> Opener:
         config: Config,
         *,
         parameters: dict[str, dict[str, Any]] | None = None,
+        counts: dict[str, int] | None = None,
         store: str | Path | None = None,
         slog: str | Path | IO[bytes] | None = None,
         worker: str | None = None,
         audit: bool = True,
         **keys: Any,
     ) -> AsyncIterator[Kernel]:
-        cfg = config_dict(config, parameters=parameters, **keys)
+        cfg = config_dict(config, parameters=parameters, counts=counts, **keys)
         async with open_kernel(cfg, store, slog=slog, worker=worker) as kernel:
             yield kernel
             if audit:
