@@ -182,3 +182,14 @@ def test_docs_testing_vats_shows_the_shipped_example_as_it_is():
     example = (BUNDLES / "gossip" / "test_gossip.py").read_text()
     code = example[example.index("from pathlib import Path") :]
     assert code in (DOCS / "testing-vats.md").read_text()
+
+
+def test_the_plugin_is_loaded_in_this_suite_next_to_its_conftest(request):
+    # Registered by the entry point in every run, the repo's own included; its
+    # fixtures are all vat_*-named, so the conftest's anyio_backend and
+    # worker_kind are the ones the repo's tests get.
+    assert request.config.pluginmanager.has_plugin("vatrt")
+    names = request.config.pluginmanager.get_plugin("vatrt").__dict__
+    assert {"vat_kernel", "open_vat_kernel", "vat_backend"} <= set(names)
+    assert "anyio_backend" not in names
+    assert "worker_kind" not in names

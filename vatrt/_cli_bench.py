@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import anyio
@@ -16,8 +17,10 @@ from .errors import VatrtError
 
 
 def looks_like_config(name: str) -> bool:
-    """A bench argument that names a config file rather than a scenario."""
-    return name.endswith((".toml", ".json")) or "/" in name or Path(name).is_file()
+    """A bench argument that names a config file rather than a scenario: it ends in
+    .toml or .json, or is a path (``./sim.cfg``). A file that happens to be named
+    like a scenario in the working directory stays a scenario."""
+    return name.endswith((".toml", ".json")) or "/" in name or os.sep in name
 
 
 def bench_config_command(
