@@ -193,3 +193,35 @@ def test_the_plugin_is_loaded_in_this_suite_next_to_its_conftest(request):
     assert {"vat_kernel", "open_vat_kernel", "vat_backend"} <= set(names)
     assert "anyio_backend" not in names
     assert "worker_kind" not in names
+
+
+def test_vat_worker_parametrized_runs_each_test_on_both_worker_kinds(pytester):
+    pytester.makepyfile(
+        echo="from vatrt.vat import Far\n\ndef build_root_object(p, params, b):\n    return Far('Echo', double=lambda x: 2 * x)\n"
+    )
+    pytester.makefile(".toml", echo='[bundles]\necho = "echo.py"\n[vats.echo]\nbundle = "echo"\n')
+    pytester.makepyfile(
+        test_kinds="""
+        import os
+        from pathlib import Path
+
+        import pytest
+
+        @pytest.fixture
+        def vat_config():
+            return Path(__file__).parent / "echo.toml"
+
+        @pytest.fixture(params=["local", "subprocess"])
+        def vat_worker(request):
+            return request.param
+
+        async def test_echo_doubles(vat_kernel, vat_worker):
+            assert await vat_kernel.call("echo", "double", 21) == 42
+            status = vat_kernel.worker_status("echo")
+            assert status.kind == vat_worker
+            assert (status.pid == os.getpid()) == (vat_worker == "local")
+        """
+    )
+    result = pytester.runpytest_subprocess("-v", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*test_echo_doubles?trio-subprocess? PASSED*"])
