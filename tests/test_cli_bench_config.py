@@ -64,6 +64,7 @@ def test_bench_config_reports_rates_counts_and_the_baseline(gossip, tmp_path, ba
     # Every repeat boots afresh and runs the same cranks: the bootstrap, 4 rounds
     # of 10 sends each with its notify back to the driver.
     assert {r["cranks"] for r in repeats} == {repeats[0]["cranks"]}
+    assert record["same_each_run"] is True
     assert repeats[0]["deliveries"] == 1 + 4 * 10 * 2
     for r in repeats:
         assert r["cranks_per_s"] == pytest.approx(r["cranks"] / r["run_s"])
@@ -135,3 +136,36 @@ def test_the_scenario_table_header_names_what_its_cells_hold():
     assert "ops/s" not in header
     row = next(line for line in result.output.splitlines() if "pipelined chain (memory)" in line)
     assert "hops/s" in row
+
+
+NOISY = """
+import random
+
+from vatrt.vat import E, Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    class Noisy:
+        async def bootstrap(self, vats, devices):
+            for _ in range(random.randrange(1, 200)):
+                await E(vats["noisy"]).ping()
+        def ping(self):
+            return None
+    return Far("Noisy", Noisy())
+"""
+
+
+def test_bench_warns_when_the_runs_did_different_work(tmp_path):
+    (tmp_path / "noisy.py").write_text(NOISY)
+    path = tmp_path / "noisy.toml"
+    path.write_text(
+        'bootstrap = "noisy"\n[bundles]\nnoisy = "noisy.py"\n[vats.noisy]\nbundle = "noisy"\n'
+    )
+    out = tmp_path / "bench.json"
+    result = vatrt("bench", path, "--repeat", "6", "--json", out)
+    assert result.exit_code == 0, result.output
+    record = orjson.loads(out.read_bytes())
+    # Six unseeded draws from 1..199 are all equal about once in 3 * 10^11 runs.
+    assert len({r["cranks"] for r in record["repeats"]}) > 1
+    assert record["same_each_run"] is False
+    assert "the runs differ" in said(result)
+    assert "not deterministic" in said(result)

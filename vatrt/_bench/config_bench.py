@@ -68,6 +68,12 @@ class ConfigBench:
     bootstrap: str  # the bootstrap result's status after a run
     crank_times_s: list[float]  # the median repeat's, in order: for the plot
 
+    @property
+    def same_each_run(self) -> bool:
+        """Whether every repeat ran the same cranks and deliveries (a deterministic
+        simulation does; one that is not measures something different each time)."""
+        return len({(r.cranks, r.deliveries) for r in self.repeats}) == 1
+
     def median(self, figure: str) -> float:
         return float(statistics.median(getattr(r, figure) for r in self.repeats))
 
@@ -94,6 +100,7 @@ class ConfigBench:
             "baseline_per_s": self.median("baseline_per_s"),
             "ratio": self.ratio,
         }
+        record["same_each_run"] = self.same_each_run
         return record
 
 

@@ -40,6 +40,12 @@ def print_config_bench(result: ConfigBench, console: Console) -> None:
     for row in rows:
         summary.add_row(*row)
     console.print(summary)
+    if not result.same_each_run:
+        counts = ", ".join(f"{r.cranks:,}" for r in result.repeats)
+        console.print(
+            f"[yellow]the runs differ (cranks: {counts}): the simulation is not "
+            "deterministic, so these runs measured different work[/]"
+        )
     console.print(
         "[dim]Timed: kernel.run() only (boot, bundle installs and the vats' start "
         "are not). A crank is one run-queue event; most deliver one message or "
