@@ -147,7 +147,7 @@ def build_root_object(vat_powers, vat_parameters, baggage):
     class Noisy:
         async def bootstrap(self, vats, devices):
             for _ in range(random.randrange(1, 200)):
-                await E(vats["noisy"]).ping()
+                await E(vats["other"]).ping()
         def ping(self):
             return None
     return Far("Noisy", Noisy())
@@ -158,7 +158,7 @@ def test_bench_warns_when_the_runs_did_different_work(tmp_path):
     (tmp_path / "noisy.py").write_text(NOISY)
     path = tmp_path / "noisy.toml"
     path.write_text(
-        'bootstrap = "noisy"\n[bundles]\nnoisy = "noisy.py"\n[vats.noisy]\nbundle = "noisy"\n'
+        'bootstrap = "noisy"\n[bundles]\nnoisy = "noisy.py"\n[vats.noisy]\nbundle = "noisy"\n[vats.other]\nbundle = "noisy"\n'
     )
     out = tmp_path / "bench.json"
     result = vatrt("bench", path, "--repeat", "6", "--json", out)
