@@ -19,14 +19,12 @@ def print_config_bench(result: ConfigBench, console: Console) -> None:
     hi = max(r.cranks_per_s for r in result.repeats)
     where = f"{result.backend}, {result.store}" + (f", {result.worker}" if result.worker else "")
     summary = Table(
-        title=f"vatrt bench {escape(result.config)} ({where}, "
-        f"median of {len(result.repeats)} warm runs)",
-        title_justify="left",
-        show_header=False,
+        title=f"vatrt bench {escape(result.config)}", title_justify="left", show_header=False
     )
     summary.add_column("figure")
     summary.add_column("value", justify="right")
     rows = [
+        ("measured", f"{where}: median of {len(result.repeats)} warm runs"),
         ("cranks per run", f"{r0.cranks:,}"),
         ("deliveries per run", f"{r0.deliveries:,}"),
         ("kernel.run() time", f"{result.median('run_s') * 1000:,.1f} ms"),
