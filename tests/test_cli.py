@@ -1,5 +1,6 @@
 """The vatrt command line, as a user runs it."""
 
+import os
 from pathlib import Path
 
 import orjson
@@ -79,6 +80,46 @@ def test_run_prints_a_fulfilled_bootstrap_result_and_exits_0(tmp_path, backend):
     for row in ("cranks this run", "deliveries", "live vats", "wall time", "cranks/s"):
         assert row in result.output
     assert "run-queue left" not in result.output
+
+
+WHERE = """
+import os
+from vatrt.vat import E, Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    class Boot:
+        async def bootstrap(self, vats, devices):
+            return {"pids": sorted({os.getpid(), await E(vats["other"]).pid()}),
+                    "answer": await E(vats["other"]).double(21)}
+
+        def pid(self):
+            return os.getpid()
+
+        def double(self, x):
+            return 2 * x
+    return Far("Boot", Boot())
+"""
+
+
+def test_run_with_worker_subprocess_puts_each_vat_in_a_child_of_its_own(tmp_path, backend):
+    (tmp_path / "where.py").write_text(WHERE)
+    config = tmp_path / "where.toml"
+    config.write_text(
+        'bootstrap = "boot"\n[bundles]\nwhere = "where.py"\n'
+        '[vats.boot]\nbundle = "where"\n[vats.other]\nbundle = "where"\n'
+    )
+    result = vatrt("run", config, "--backend", backend, "--worker", "subprocess")
+    assert result.exit_code == 0, result.output
+    shown = said(result).split("bootstrap result")[1]
+    pids = orjson.loads(shown[shown.index("[") : shown.index("]") + 1])
+    assert len(pids) == 2
+    assert os.getpid() not in pids
+    assert "'answer': 42" in shown
+    local = vatrt("run", config, "--backend", backend)
+    assert f"[{os.getpid()}]" in said(local)
+    wrong = vatrt("run", config, "--worker", "thread")
+    assert wrong.exit_code == 2
+    assert "'thread' is not one of 'local', 'subprocess'" in said(wrong)
 
 
 def test_a_rejected_bootstrap_exits_1_and_prints_the_error_type_and_message(tmp_path, backend):
@@ -261,6 +302,26 @@ def test_bench_with_subprocess_workers_puts_each_figure_next_to_the_local_one(tm
     assert rows[-1]["scenario"].startswith("subprocess child start (median ")
     assert 0 < rows[-1]["detail"]["median_ms"] < 5000
     assert "vs local" in result.output
+
+
+def test_bench_with_remote_workers_runs_the_vats_on_two_hosts_next_to_local(tmp_path):
+    out = tmp_path / "bench.json"
+    result = vatrt("bench", "pingpong", "fanout", "--quick", "--worker", "remote", "--json", out)
+    assert result.exit_code == 0, result.output
+    rows = orjson.loads(out.read_bytes())["results"]
+    assert [r["scenario"] for r in rows] == [
+        "ping-pong (memory)",
+        "ping-pong (memory, remote)",
+        "ping-pong (sqlite)",
+        "ping-pong (sqlite, remote)",
+        "fan-out to 20 vats (memory)",
+        "fan-out to 20 vats (memory, remote)",
+        "fan-out to 20 vats (sqlite)",
+        "fan-out to 20 vats (sqlite, remote)",
+    ]
+    for local, remote in zip(rows[0::2], rows[1::2], strict=True):
+        assert remote["detail"]["worker"] == "remote"
+        assert remote["detail"]["vs_local"] == round(remote["ops_per_s"] / local["ops_per_s"], 3)
 
 
 def test_bench_names_an_unknown_scenario():

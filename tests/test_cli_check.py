@@ -63,6 +63,7 @@ def test_check_json_gives_every_vat_with_its_resolved_options(tmp_path):
         "critical": False,
         "vat_admin": False,
         "worker": "local",
+        "host": None,
         "limits": None,
         "restart": None,
         "reap_interval": 1000,
@@ -115,3 +116,4 @@ def test_check_of_every_shipped_config_passes():
         result = vatrt("check", config)
         assert result.exit_code == 0, (config, result.output)
     assert "(200 copies of [vats.peer])" in said(vatrt("check", bundles / "gossip.toml"))
+    assert "subprocess on host left" in said(vatrt("check", bundles / "payments-on-hosts.toml"))

@@ -5,7 +5,7 @@ from pathlib import Path
 import attrs
 
 from vatrt._worker.options import LIMIT_KEYS, RESTART_KEYS
-from vatrt.config import KernelConfig, VatConfig
+from vatrt.config import HostConfig, HostLinkConfig, KernelConfig, VatConfig
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "config.md").read_text()
 
@@ -17,7 +17,7 @@ def table_rows(heading):
 
 
 def documented(rows):
-    return {row.split("`")[1] for row in rows}
+    return {row.split("`")[1] for row in rows} - {"[hosts.NAME]", "[host_link]"}
 
 
 def test_every_top_level_key_has_a_row_with_type_default_and_meaning():
@@ -34,3 +34,9 @@ def test_every_vat_key_has_a_row_and_every_limit_and_restart_key_is_named():
     assert documented(rows) == keys
     for key in LIMIT_KEYS | RESTART_KEYS:
         assert f"`{key}`" in DOC, key
+
+
+def test_every_host_and_host_link_key_has_a_row():
+    assert documented(table_rows("## Vat hosts")) == {
+        f.name for f in attrs.fields(HostConfig) + attrs.fields(HostLinkConfig)
+    }

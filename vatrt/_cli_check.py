@@ -54,7 +54,8 @@ def _vat_record(cfg: KernelConfig, name: str, vat: VatConfig) -> dict[str, Any]:
         "parameters": vat.parameters,
         "critical": vat.critical,
         "vat_admin": vat.vat_admin,
-        "worker": vat.worker or cfg.default_worker or "local",
+        "worker": vat.worker or ("subprocess" if vat.host else cfg.default_worker) or "local",
+        "host": vat.host,
         "limits": vat.limits,
         "restart": vat.restart,
         "reap_interval": vat.reap_interval or cfg.reap_interval,
@@ -76,6 +77,7 @@ def as_json(checked: CheckedConfig) -> bytes:
         "reap_interval": cfg.reap_interval,
         "commit_every": cfg.commit_every,
         "max_turns": cfg.max_turns,
+        "hosts": {name: attrs.asdict(host) for name, host in cfg.hosts.items()},
         "groups": {table: list(names) for table, names in cfg.groups.items()},
         "vats": [
             {**_vat_record(cfg, name, vat), "copy_of": copy_of.get(name)}
@@ -113,7 +115,7 @@ def print_check(checked: CheckedConfig, source: str, console: Console, *, all_co
         table.add_row(
             shown,
             escape(vat.bundle),
-            record["worker"],
+            record["worker"] + (f" on host {escape(vat.host)}" if vat.host else ""),
             "yes" if vat.critical else "no",
             "yes" if vat.vat_admin else "no",
             parameters,

@@ -355,9 +355,10 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON here.")
 @click.option(
     "--worker",
-    type=click.Choice(["local", "subprocess"]),
-    help="Scenarios: subprocess runs each with subprocess workers too, next to local "
-    "(default local). CONFIG: the vats' worker (default: the config's).",
+    type=click.Choice(["local", "subprocess", "remote"]),
+    help="Scenarios (default local): subprocess runs each with subprocess workers too, "
+    "next to local; remote, with the vats on two vat hosts of this machine (the local "
+    "launcher). CONFIG: the vats' worker, local or subprocess (default: the config's).",
 )
 @click.option(
     "--plot",
@@ -417,6 +418,11 @@ def bench(
     if configs:
         if len(names) > 1:
             raise click.UsageError("give one CONFIG, or scenario names, not both")
+        if worker == "remote":
+            raise click.UsageError(
+                "--worker remote is for the scenarios; a CONFIG puts its vats on hosts "
+                "itself ([hosts] and host = ... on a vat table, docs/config.md)"
+            )
         try:
             bench_config_command(
                 Path(configs[0]),

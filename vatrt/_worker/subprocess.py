@@ -21,42 +21,23 @@ child, answering their syscalls from the record.
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import anyio
-from anyio.abc import ByteSendStream, Process, TaskGroup, TaskStatus
-from anyio.streams.buffered import BufferedByteReceiveStream
+from anyio.abc import TaskGroup, TaskStatus
 
 from .._protocol import Answer, Delivery, Failed, Syscall, TranscriptEntry
-from ..errors import BundleError
+from ..errors import BundleError, ConfigError
 from .base import NoteFn, SyscallFn, WorkerSpec, WorkerStatus
+from .children import Child, ChildSource, Spares
 from .frames import HEADER, MAX_FRAME, FrameError, encode, frame, split_to_kernel
 from .parking import Parker
+from .processes import child_command, child_environment
 from .replaying import failed
 
-#: What the child's environment keeps of the kernel's: enough to find Python and
-#: vatrt, nothing that carries secrets or settings of the host.
-_KEPT_ENV = ("PATH", "PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
-
-
-def child_environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in _KEPT_ENV}
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONHASHSEED"] = "0"  # the same set orders in every child and on replay
-    return env
-
-
-def child_command() -> list[str]:
-    return [sys.executable, "-m", _CHILD]
-
-
-_CHILD = "vatrt._worker.child"
 _REPLAY_BATCH = 100  # transcript entries per replay frame (one exchange each)
-_EXIT_GRACE_S = 0.5  # a stopped child has this long to exit on end-of-stream
 _CHECK_TIMEOUT_S = 30.0  # loading a bundle to check it at install
 # Bundles checked in a child, by hash of name and text -> why it does not load
 # (None: it does). A bundle's loading depends only on its text, its name (in
@@ -92,80 +73,6 @@ DEFAULT_MAX_RESTARTS = 3
 DEFAULT_RESTART_WINDOW_S = 60.0
 
 
-async def spawn_child() -> Process:
-    return await anyio.open_process(
-        child_command(), stdin=-1, stdout=-1, stderr=None, env=child_environment()
-    )
-
-
-async def end_child(process: Process) -> None:
-    """End-of-stream to a child (it exits), SIGKILL if it has not within
-    `_EXIT_GRACE_S` (it is stuck in a delivery), and reap it."""
-    if process.returncode is None:
-        if process.stdin is not None:
-            try:
-                await process.stdin.aclose()
-            except (anyio.BrokenResourceError, OSError):
-                pass
-        with anyio.move_on_after(_EXIT_GRACE_S):
-            await process.wait()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    await process.aclose()
-
-
-class Spares:
-    """Children started ahead of need, waiting for their first frame.
-
-    A child takes ~100-200 ms to start (an interpreter, liveslots, msgspec); a
-    kernel starting vats one after the other would wait for each. So spares
-    are kept ready, and each one taken is replaced at once in the
-    background (two are kept: a kernel often starts vats in a row): a vat starts
-    in about the time it takes to load its bundle. Spares
-    live in the kernel's task group and are killed and reaped with it."""
-
-    def __init__(self, size: int = 2) -> None:
-        self._size = size
-        self._ready: list[Process] = []
-        self._starting = 0
-        self._task_group: TaskGroup | None = None
-
-    def serve_from(self, task_group: TaskGroup) -> None:
-        if self._task_group is None:
-            self._task_group = task_group
-            task_group.start_soon(self._reap_at_exit, name="vatrt spare workers")
-
-    async def take(self) -> Process:
-        """A started child: a spare if one is ready, else a new one."""
-        process = self._ready.pop() if self._ready else await spawn_child()
-        self._refill()
-        return process
-
-    def _refill(self) -> None:
-        if self._task_group is None:
-            return
-        while len(self._ready) + self._starting < self._size:
-            self._starting += 1
-            self._task_group.start_soon(self._start_one, name="vatrt spare worker")
-
-    async def _start_one(self) -> None:
-        try:
-            process = await spawn_child()
-        finally:
-            self._starting -= 1
-        self._ready.append(process)
-
-    async def _reap_at_exit(self) -> None:
-        try:
-            await anyio.sleep_forever()
-        finally:
-            with anyio.CancelScope(shield=True):
-                for process in self._ready:
-                    await end_child(process)
-                self._ready.clear()
-
-
 class SubprocessWorker:
     def __init__(
         self,
@@ -176,10 +83,10 @@ class SubprocessWorker:
         memory_mb: int | None = None,
         max_restarts: int = DEFAULT_MAX_RESTARTS,
         within_s: float = DEFAULT_RESTART_WINDOW_S,
-        spares: Spares,
+        children: ChildSource,
         note: NoteFn | None = None,
     ) -> None:
-        self._spares = spares
+        self._children = children
         self._note = note
         self._spec = spec
         self._syscall = syscall
@@ -190,9 +97,7 @@ class SubprocessWorker:
         self._answer: Answer | None = None
         self._stopped = False
         self._scope: anyio.CancelScope | None = None
-        self._process: Process | None = None
-        self._out: ByteSendStream | None = None
-        self._in: BufferedByteReceiveStream | None = None
+        self._child: Child | None = None
         # Deliveries this incarnation's child has applied, with their syscalls, as
         # transcript entries (encoded): what a restarted child replays.
         self._record: list[str] = []
@@ -207,11 +112,12 @@ class SubprocessWorker:
     # -- the Worker protocol -------------------------------------------------------
 
     def status(self) -> WorkerStatus:
-        process = self._process
-        return WorkerStatus("subprocess", process.pid if process else 0, self.restarts)
+        child = self._child
+        pid = child.pid if child else 0
+        return WorkerStatus("subprocess", pid, self.restarts, self._spec.host)
 
     async def start(self, task_group: TaskGroup) -> None:
-        self._spares.serve_from(task_group)
+        self._children.serve_from(task_group)
         self._vat = Parker()
         self._kernel = Parker()
         await task_group.start(self._run, name=f"vat {self._spec.name} (subprocess)")
@@ -452,11 +358,7 @@ class SubprocessWorker:
 
     async def _spawn(self) -> None:
         spec = self._spec
-        self._process = process = await self._spares.take()
-        assert process.stdin is not None
-        assert process.stdout is not None
-        self._out = process.stdin
-        self._in = BufferedByteReceiveStream(process.stdout)
+        self._child = await self._children.take()
         module = f"vatrt_vat_{spec.vat_id}_i{spec.incarnation}"
         start = {
             "source": spec.source,
@@ -476,20 +378,21 @@ class SubprocessWorker:
             raise BundleError(f"vat {spec.name!r}: its worker sent {kind!r} at start")
 
     async def _send(self, message: Any) -> None:
-        assert self._out is not None
+        assert self._child is not None
         try:
-            await self._out.send(frame(encode(message)))
+            await self._child.send(frame(encode(message)))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as e:
             raise WorkerDied(self._exit_status() or str(e) or type(e).__name__) from None
 
     async def _receive(self) -> tuple[str, list[Syscall], Any]:
-        assert self._in is not None
+        assert self._child is not None
+        receiver = self._child.receiver
         try:
-            header = await self._in.receive_exactly(HEADER.size)
+            header = await receiver.receive_exactly(HEADER.size)
             (size,) = HEADER.unpack(header)
             if size > MAX_FRAME:
                 raise WorkerDied(f"a frame of {size} bytes")
-            payload = await self._in.receive_exactly(size)
+            payload = await receiver.receive_exactly(size)
             return split_to_kernel(payload)
         except (anyio.EndOfStream, anyio.IncompleteRead, anyio.ClosedResourceError):
             raise WorkerDied(await self._wait_exit_status()) from None
@@ -497,38 +400,29 @@ class SubprocessWorker:
             raise WorkerDied(str(e)) from None
 
     def _exit_status(self) -> str:
-        process = self._process
-        code = None if process is None else process.returncode
-        if code is None:
-            return ""
-        return f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        return "" if self._child is None else self._child.exit_status()
 
     async def _wait_exit_status(self) -> str:
-        if self._process is not None:
+        if self._child is not None:
             with anyio.move_on_after(1):
-                await self._process.wait()
+                await self._child.wait()
         return self._exit_status() or "its output ended"
 
     def _kill(self) -> None:
-        process = self._process
-        if process is not None and process.returncode is None:
-            try:
-                process.kill()
-            except ProcessLookupError:
-                pass
+        if self._child is not None:
+            self._child.kill()
 
     async def _reap(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        await end_child(process)
+        child, self._child = self._child, None
+        if child is not None:
+            await child.end()
 
     def _take_answer(self) -> Answer | None:
         answer, self._answer = self._answer, None
         return answer
 
 
-__all__ = ["SubprocessWorker", "WorkerDied", "child_command", "child_environment"]
+__all__ = ["SubprocessWorker", "WorkerDied"]
 
 
 class SubprocessWorkerFactory:
@@ -578,6 +472,22 @@ class SubprocessWorkerFactory:
 
     def __init__(self) -> None:
         self._spares = Spares()
+        self._hosts: dict[str, ChildSource] = {}
+
+    def on_host(self, name: str, source: ChildSource) -> None:
+        """Vats whose spec names host `name` take their children from `source`."""
+        self._hosts[name] = source
+
+    def _children_for(self, spec: WorkerSpec) -> ChildSource:
+        if spec.host is None:
+            return self._spares
+        source = self._hosts.get(spec.host)
+        if source is None:
+            raise ConfigError(
+                f"vat {spec.name!r}: host {spec.host!r} is not among the kernel's hosts "
+                f"(known: {', '.join(sorted(self._hosts)) or 'none'})"
+            )
+        return source
 
     def make(self, spec: WorkerSpec, syscall: SyscallFn, note: NoteFn) -> SubprocessWorker:
         limits, restart = spec.limits or {}, spec.restart or {}
@@ -588,6 +498,6 @@ class SubprocessWorkerFactory:
             memory_mb=limits.get("memory_mb"),
             max_restarts=restart.get("max_restarts", DEFAULT_MAX_RESTARTS),
             within_s=float(restart.get("within_s", DEFAULT_RESTART_WINDOW_S)),
-            spares=self._spares,
+            children=self._children_for(spec),
             note=note,
         )
