@@ -17,6 +17,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ._cli_ctrl_c import EXIT_INTERRUPTED, ctrl_c_handled, how_far
+from ._cli_json import dumps, run_record
 from ._controller import open_kernel
 from ._kernel.kernel import Kernel
 from ._kernel.upgrade import UpgradeOutcome
@@ -163,6 +164,12 @@ def main() -> None:
     is_flag=True,
     help="Print vats' whole tracebacks, not only where they raised.",
 )
+@click.option(
+    "--json",
+    "json_out",
+    is_flag=True,
+    help="Print the outcome as one JSON object on stdout (result, report, summary).",
+)
 def run(
     config: Path,
     store: Path | None,
@@ -174,6 +181,7 @@ def run(
     resume_stored: bool,
     report: str | None,
     verbose: bool,
+    json_out: bool,
 ) -> None:
     """Boot (or reopen) a kernel from CONFIG and run it until idle.
 
@@ -190,6 +198,9 @@ def run(
         async with open_kernel(
             config, store, slog=slog, worker=worker, check_config=not resume_stored
         ) as kernel:
+            booted = time.perf_counter()
+            delivered = kernel.deliveries
+            upgraded = None
             first = kernel.stats().cranks
 
             def left() -> int | None:
@@ -203,9 +214,10 @@ def run(
                     )
                     if left() != 0:
                         stateless = vats_without_durable_state(kernel)
-                        report_ = await kernel.upgrade_all_vats(upgrade_message="mid-run")
-                        print_upgrade_report(report_)
-                        warn_about_lost_state(report_, stateless)
+                        upgraded = await kernel.upgrade_all_vats(upgrade_message="mid-run")
+                        if not json_out:
+                            print_upgrade_report(upgraded)
+                            warn_about_lost_state(upgraded, stateless)
                 await _run_to_idle(kernel, f"running {config.name}", left())
             except KeyboardInterrupt:  # the first Ctrl-C: the run stopped and committed
                 resume = None if store is None else f"vatrt run {config} --store {store}"
@@ -213,9 +225,16 @@ def run(
                 for line in how_far(kernel.stats().cranks - first, queued, resume):
                     errors.print(escape(line), soft_wrap=True, highlight=False)
                 return EXIT_INTERRUPTED
+            timing = _Timing(booted - started, time.perf_counter() - booted)
             cranks = kernel.stats().cranks - first
-            elapsed = time.perf_counter() - started
+            deliveries = kernel.deliveries - delivered
             queued = kernel.stats().run_queue_length
+            if json_out:
+                code, record = await run_record(kernel, report, upgraded, idle=not queued)
+                summary = _summary(kernel, cranks, deliveries, timing)
+                record = {"config": str(config), "backend": backend, **record}
+                click.echo(dumps({**record, "summary": summary, "exit_code": code}))
+                return code
             if queued:
                 limit = "" if max_cranks is None else f" at --max-cranks {max_cranks}"
                 events = "event" if queued == 1 else "events"
@@ -223,7 +242,8 @@ def run(
             code = _print_bootstrap_result(kernel, idle=not queued, verbose=verbose)
             if report is not None:
                 code = max(code, await _print_report(kernel, report))
-            _print_summary(kernel, cranks, elapsed, backend)
+            timing.wall_s = time.perf_counter() - started
+            _print_summary(kernel, cranks, deliveries, timing, backend)
             return code
 
     _run_async(backend, main, verbose)
@@ -270,18 +290,53 @@ async def _print_report(kernel: Kernel, target: str) -> int:
     return 0
 
 
-def _print_summary(kernel: Kernel, cranks: int, elapsed: float, backend: str) -> None:
+@attrs.define
+class _Timing:
+    """Where a run's time went: `vatrt run`'s cranks/s is over `run_s` alone."""
+
+    boot_s: float  # reading the config, installing bundles, starting (or replaying) vats
+    run_s: float  # the cranks after boot, to idle (or --max-cranks)
+    wall_s: float | None = None  # everything, printing included
+
+
+def _summary(kernel: Kernel, cranks: int, deliveries: int, timing: _Timing) -> dict[str, Any]:
     stats = kernel.stats()
+    return {
+        "cranks": cranks,
+        "deliveries": deliveries,
+        "run_queue_left": stats.run_queue_length,
+        "live_vats": stats.vats,
+        "boot_s": timing.boot_s,
+        "run_s": timing.run_s,
+        "cranks_per_s": cranks / timing.run_s if timing.run_s > 0 else None,
+        "deliveries_per_s": deliveries / timing.run_s if timing.run_s > 0 else None,
+    }
+
+
+def _print_summary(
+    kernel: Kernel, cranks: int, deliveries: int, timing: _Timing, backend: str
+) -> None:
+    figures = _summary(kernel, cranks, deliveries, timing)
     table = Table(title="summary", show_header=False, title_justify="left")
     table.add_row("cranks this run", f"{cranks:,}")
-    if stats.run_queue_length:
-        table.add_row("run-queue left", f"{stats.run_queue_length:,}")
-    table.add_row("deliveries", f"{stats.deliveries:,}")
-    table.add_row("live vats", str(stats.vats))
-    table.add_row("wall time", f"{elapsed:.2f} s ({backend})")
-    if elapsed > 0:
-        table.add_row("cranks/s", f"{cranks / elapsed:,.0f}")
+    if figures["run_queue_left"]:
+        table.add_row("run-queue left", f"{figures['run_queue_left']:,}")
+    table.add_row("deliveries this run", f"{deliveries:,}")
+    table.add_row("live vats", str(figures["live_vats"]))
+    table.add_row("boot", f"{timing.boot_s:.2f} s")
+    table.add_row("run", f"{timing.run_s:.2f} s ({backend})")
+    if figures["cranks_per_s"] is not None:
+        table.add_row("cranks/s of the run", f"{figures['cranks_per_s']:,.0f}")
+    if timing.wall_s is not None:
+        table.add_row("wall time", f"{timing.wall_s:.2f} s (boot, run and printing)")
     console.print(table)
+    console.print(
+        "[dim]A crank is one event off the run-queue (a message, a promise settling, "
+        "a GC action, a vat's start or upgrade); a delivery is what one vat is given "
+        "in it: most cranks deliver once, some none (a message to a promise waits on "
+        "it). Boot's start cranks are not in this run's. cranks/s is over the run "
+        "alone: `vatrt bench CONFIG` measures it warm and repeated.[/]"
+    )
 
 
 @main.command()
@@ -375,46 +430,98 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
 
 
 @main.command()
-@click.argument("names", nargs=-1, metavar="[SCENARIO]...")
+@click.argument("names", nargs=-1, metavar="[SCENARIO]... | CONFIG")
 @click.option("--backend", type=BACKENDS, default="asyncio", show_default=True)
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke test that checks every answer.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON here.")
 @click.option(
     "--worker",
     type=click.Choice(["local", "subprocess", "remote"]),
-    default="local",
-    show_default=True,
-    help="subprocess: run each scenario with subprocess workers too, next to local; "
-    "remote: with the vats on two vat hosts of this machine (the local launcher).",
+    help="Scenarios (default local): subprocess runs each with subprocess workers too, "
+    "next to local; remote, with the vats on two vat hosts of this machine (the local "
+    "launcher). CONFIG: the vats' worker, local or subprocess (default: the config's).",
 )
 @click.option(
     "--plot",
     "plot_path",
     type=click.Path(path_type=Path),
-    help="Also plot throughput against the number of vats to this PNG (needs vatrt[plot]).",
+    help="Also plot to this PNG (needs vatrt[plot]): scenarios, throughput against the "
+    "number of vats; CONFIG, crank time over the run and the busiest methods.",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    metavar="N",
+    help="CONFIG: timed runs after the warm-up (--quick: 2).",
+)
+@click.option("--sqlite", is_flag=True, help="CONFIG: each run in a fresh SQLite store.")
+@click.option(
+    "--max-cranks",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="CONFIG: stop each run after N cranks (for a simulation that never goes idle).",
 )
 def bench(
     names: tuple[str, ...],
     backend: str,
     quick: bool,
     json_path: Path | None,
-    worker: str,
+    worker: str | None,
     plot_path: Path | None,
+    repeat: int,
+    sqlite: bool,
+    max_cranks: int | None,
 ) -> None:
-    """Run load scenarios, each next to an anyio ping-pong baseline from this process.
+    """Run load scenarios, each next to an anyio ping-pong baseline from this process;
+    or benchmark your own CONFIG.
 
     Scenarios: pingpong, burst, fanout, chain, create, upgrade-all, replay (all by
     default). Ratios against the baseline are what compare across machines.
+
+    With a CONFIG (a .toml or .json file): one warm-up run, then --repeat timed runs,
+    each from a fresh boot; cranks/s and deliveries/s are timed around kernel.run()
+    only, next to the baseline, with deliveries per vat and per method and crank
+    time p50/p99.
     """
     import orjson
 
     from ._bench.scenarios import machine, scenarios
+    from ._cli_bench import bench_config_command, looks_like_config
 
     if plot_path is not None:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise click.UsageError("--plot needs matplotlib: pip install 'vatrt[plot]'") from None
+    configs = [n for n in names if looks_like_config(n)]
+    if configs:
+        if len(names) > 1:
+            raise click.UsageError("give one CONFIG, or scenario names, not both")
+        if worker == "remote":
+            raise click.UsageError(
+                "--worker remote is for the scenarios; a CONFIG puts its vats on hosts "
+                "itself ([hosts] and host = ... on a vat table, docs/config.md)"
+            )
+        try:
+            bench_config_command(
+                Path(configs[0]),
+                backend=backend,
+                repeat=2 if quick and repeat == 5 else repeat,
+                sqlite=sqlite,
+                worker=worker,
+                max_cranks=max_cranks,
+                json_path=json_path,
+                plot_path=plot_path,
+                console=console,
+                errors=errors,
+            )
+        except VatrtError as e:
+            errors.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
+            raise SystemExit(2) from None
+        return
+    worker = worker or "local"
     available = scenarios(quick, ("local",) if worker == "local" else ("local", worker))
     unknown = sorted(set(names) - set(available))
     if unknown:
@@ -443,7 +550,14 @@ def bench(
     table = Table(
         title=f"vatrt bench ({backend}{', quick' if quick else ''})", title_justify="left"
     )
-    columns = ["scenario", "ops/s", "baseline ops/s", "ratio", "crank p50 µs", "crank p99 µs"]
+    columns = [
+        "scenario",
+        "rate",
+        "baseline round trips/s",
+        "ratio",
+        "crank p50 µs",
+        "crank p99 µs",
+    ]
     if worker != "local":
         columns.append("vs local")
     for column in columns:
@@ -451,7 +565,7 @@ def bench(
     for r in results:
         table.add_row(
             r.scenario,
-            f"{r.ops_per_s:,.0f} {r.unit.split('/')[0]}",
+            f"{r.ops_per_s:,.0f} {r.unit}",
             f"{r.baseline_per_s:,.0f}",
             f"{r.ratio:.2f}",
             "" if r.crank_p50_us is None else f"{r.crank_p50_us:,.0f}",
@@ -591,3 +705,18 @@ def upgrade_all(
             return 1 if any(o.status == "failed" for o in report.values()) else 0
 
     _run_async(backend, main)
+
+
+@main.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--all", "all_copies", is_flag=True, help="List every copy of a count table.")
+@click.option("--json", "json_out", is_flag=True, help="Print the checked config as JSON.")
+def check(config: Path, all_copies: bool, json_out: bool) -> None:
+    """Load and validate CONFIG and its bundles and list its vats, running nothing.
+
+    Exit code 0 when the config would boot as far as the config and the bundles go,
+    2 (with the reason) when not.
+    """
+    from ._cli_check import check_command
+
+    raise SystemExit(check_command(config, all_copies=all_copies, json_out=json_out))

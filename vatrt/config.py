@@ -17,9 +17,10 @@ from typing import Any, NewType
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, override
 from cattrs.v import format_exception
 
+from ._config_copies import expand_copies
 from ._liveslots.promises import DEFAULT_MAX_TURNS
 from ._suggest import did_you_mean
 from ._worker.options import LAUNCHERS, check_worker_options
@@ -51,6 +52,9 @@ class VatConfig:
     max_turns: int | None = None  # None: the kernel's max_turns
     # The vat host (a key of [hosts]) this vat runs on, in a subprocess worker there.
     host: str | None = None
+    # N vats from this table, named <table>-<index> (`vatrt._config_copies`).
+    count: int | None = None
+    first_index: int | None = None  # the first copy's index (0)
 
 
 @attrs.frozen
@@ -90,6 +94,8 @@ class KernelConfig:
     placement_strategy: str = "SPREAD"
     # Where relative bundle paths are resolved: the config file's folder.
     base_dir: str = "."
+    # Each ``count`` table's vat names (set by `load_config`, never read from a config).
+    groups: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
@@ -136,10 +142,16 @@ def _number(value: Any, _: type) -> float:
 
 
 _converter.register_structure_hook(float, _number)
-for _cls in (VatConfig, HostConfig, HostLinkConfig, KernelConfig):
+for _cls in (VatConfig, HostConfig, HostLinkConfig):
     _converter.register_structure_hook(
         _cls, make_dict_structure_fn(_cls, _converter, _cattrs_forbid_extra_keys=True)
     )
+_converter.register_structure_hook(
+    KernelConfig,
+    make_dict_structure_fn(
+        KernelConfig, _converter, _cattrs_forbid_extra_keys=True, groups=override(omit=True)
+    ),
+)
 
 
 def _format(exc: BaseException, kind: type | None) -> str:
@@ -160,24 +172,33 @@ def _describe(exc: BaseException, source: str) -> str:
     return f"invalid config in {source}: " + "; ".join(lines)
 
 
+def read_config_file(config: str | Path) -> dict[str, Any]:
+    """A TOML or JSON config file as a dict, its ``base_dir`` set to its folder
+    (not yet checked: `load_config` does that)."""
+    path = Path(config)
+    source = str(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config {source}: {e.strerror}") from None
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot parse config {source}: {e}") from None
+    if "base_dir" in raw:
+        raise ConfigError(f"invalid config in {source}: unknown key 'base_dir'")
+    raw["base_dir"] = str(path.parent.resolve())
+    return dict(raw)
+
+
 def load_config(config: dict[str, Any] | str | Path) -> KernelConfig:
     """Read and check a config; every problem is a `ConfigError` naming where it is."""
     if isinstance(config, dict):
         raw, source, base_dir = dict(config), "<dict>", config.get("base_dir", ".")
     else:
-        path = Path(config)
-        source = str(path)
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise ConfigError(f"cannot read config {source}: {e.strerror}") from None
-        try:
-            raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except (ValueError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"cannot parse config {source}: {e}") from None
-        if "base_dir" in raw:
-            raise ConfigError(f"invalid config in {source}: unknown key 'base_dir'")
-        base_dir = str(path.parent.resolve())
+        source = str(config)
+        raw = read_config_file(config)
+        base_dir = raw["base_dir"]
     raw["base_dir"] = str(base_dir)
     raw.setdefault("vats", {})
     try:
@@ -185,10 +206,41 @@ def load_config(config: dict[str, Any] | str | Path) -> KernelConfig:
     except (cattrs.BaseValidationError, cattrs.ForbiddenExtraKeysError) as e:
         raise ConfigError(_describe(e, source)) from None
     _check(cfg, source)
+    vats, groups = expand_copies(cfg.vats, source)
+    if groups:
+        cfg = attrs.evolve(cfg, vats=vats, groups=groups)
+        _check_names(cfg, source)
+    _check_bootstrap(cfg, source)
     return cfg
 
 
+def _check_names(cfg: KernelConfig, source: str) -> None:
+    for name in cfg.vats:
+        if not VAT_NAME.fullmatch(name):
+            raise ConfigError(
+                f"invalid config in {source}: vat name {name!r} must match [A-Za-z0-9._-]{{1,199}}"
+            )
+        if name in RESERVED_VAT_NAMES:
+            raise ConfigError(f"invalid config in {source}: vat name {name!r} is reserved")
+
+
+def _check_bootstrap(cfg: KernelConfig, source: str) -> None:
+    if cfg.bootstrap is None or cfg.bootstrap in cfg.vats:
+        return
+    copies = cfg.groups.get(cfg.bootstrap)
+    if copies is not None:
+        raise ConfigError(
+            f"invalid config in {source}: bootstrap vat {cfg.bootstrap!r} is a table of "
+            f"{len(copies)} copies (count); name one of them, such as {copies[0]!r}"
+        )
+    raise ConfigError(
+        f"invalid config in {source}: bootstrap vat {cfg.bootstrap!r} is not in [vats]"
+        f"{did_you_mean(cfg.bootstrap, cfg.vats)}"
+    )
+
+
 def _check(cfg: KernelConfig, source: str) -> None:
+    """Each vat table as written (before ``count`` tables are expanded)."""
     for name, vat in cfg.vats.items():
         if not VAT_NAME.fullmatch(name):
             raise ConfigError(
@@ -216,11 +268,6 @@ def _check(cfg: KernelConfig, source: str) -> None:
                 "(a vat in the kernel's own process cannot be stopped)"
             )
     check_hosts(cfg, source)
-    if cfg.bootstrap is not None and cfg.bootstrap not in cfg.vats:
-        raise ConfigError(
-            f"invalid config in {source}: bootstrap vat {cfg.bootstrap!r} is not in [vats]"
-            f"{did_you_mean(cfg.bootstrap, cfg.vats)}"
-        )
     if cfg.max_turns < 1 or any(
         v.max_turns is not None and v.max_turns < 1 for v in cfg.vats.values()
     ):

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ._config_overrides import config_dict as config_dict
 from ._worker import options
 from ._worker.options import check_worker_options
 
@@ -69,3 +70,6 @@ def default_worker(kind: str) -> Iterator[None]:
         yield
     finally:
         options.fallback_worker = before
+
+
+__all__ = ["config_dict", "default_worker", "make_config"]
