@@ -20,6 +20,7 @@ from ._controller import open_kernel
 from ._kernel.kernel import Kernel
 from ._kernel.upgrade import UpgradeOutcome
 from ._marshal import RemoteError
+from ._slogtools.commands import slog
 from .errors import KernelPanic, StoreError, VatrtError
 
 console = Console()
@@ -482,3 +483,6 @@ def upgrade_all(
             return 1 if any(o.status == "failed" for o in report.values()) else 0
 
     _run_async(backend, main)
+
+
+main.add_command(slog)  # `vatrt slog summary|report` (vatrt/_slogtools)
