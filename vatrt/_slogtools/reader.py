@@ -46,6 +46,7 @@ class Crank:
     sender_crank: int | None = None
     rolled_back: str | None = None
     error: str | None = None  # the delivery failed (the vat's verdict) or was rolled back
+    rejected: str | None = None  # the vat rejected a promise with an error (it raised)
 
     @property
     def seconds(self) -> float:
@@ -265,6 +266,8 @@ class _Reader:
             return  # the kernel's own: counted with upgrades and terminations
         tb = error.get("traceback") or error.get("stack")
         method = self.crank.method if self.crank is not None else None
+        if self.crank is not None and self.crank.rejected is None:
+            self.crank.rejected = f"{name}: {message}"
         self.run.happenings.append(
             Happening(
                 "error",

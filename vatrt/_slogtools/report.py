@@ -47,8 +47,9 @@ def report_data(run: Run) -> dict[str, Any]:
     labels: dict[str, int] = {}
     kinds: dict[str, int] = {}
     first = run.cranks[0].start if run.cranks else 0.0
-    columns: dict[str, list[Any]] = {k: [] for k in ("n", "v", "k", "m", "t", "d", "s", "e")}
-    n, v, k, m, t, d, s, e = (columns[x] for x in "nvkmtdse")
+    columns: dict[str, list[Any]] = {k: [] for k in "nvkmtdser"}
+    n, v, k, m, t, d, s, e, r = (columns[x] for x in "nvkmtdser")
+    problems: dict[str, int] = {}
     for c in run.cranks:
         n.append(c.number)
         v.append(lane_of.get(c.vat_id, -1) if c.vat_id is not None else -1)
@@ -61,7 +62,11 @@ def report_data(run: Run) -> dict[str, Any]:
         if c.sender is not None and c.sender in lane_of and c.sender_crank is not None:
             sender = index_of.get(c.sender_crank, -1)
         s.append(sender)
-        e.append(1 if c.error else 0)
+        # e: 1 the delivery failed or the crank rolled back, 2 the vat rejected a
+        # promise with an error; r: what (an index into `problems`)
+        e.append(1 if c.error else 2 if c.rejected else 0)
+        problem = c.error or c.rejected
+        r.append(-1 if problem is None else problems.setdefault(problem, len(problems)))
     marks = []
     for h in run.happenings:
         kind = _MARKS.get(h.kind)
@@ -75,13 +80,6 @@ def report_data(run: Run) -> dict[str, Any]:
                 "detail": h.detail if kind != "worker" else f"{h.kind}: {h.detail}",
             }
         )
-    errors_at = [
-        {
-            "i": index_of.get(h.crank, -1) if h.crank is not None else -1,
-            "lane": lane_of.get(h.vat_id, -1) if h.vat_id is not None else -1,
-        }
-        for h in run.of_kind("error")
-    ]
     return {
         "detailLimit": DETAIL_LIMIT,
         "summary": summarize(run),
@@ -96,9 +94,9 @@ def report_data(run: Run) -> dict[str, Any]:
         ],
         "kinds": list(kinds),
         "labels": list(labels),
+        "problems": list(problems),
         "cranks": columns,
         "marks": marks,
-        "errorsAt": errors_at,
     }
 
 
