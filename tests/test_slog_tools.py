@@ -43,6 +43,11 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             for i in range(5):
                 await E(counter).add(i)
             await E(node).upgrade(v2, vat_parameters={"step": 2}, upgrade_message="v2")
+            broken = await E(admin).get_bundle("counter_broken")
+            try:
+                await E(node).upgrade(broken, vat_parameters={"step": 3})
+            except Exception:
+                pass  # rolled back: v2 runs on
             for i in range(3):
                 await E(counter).add(i)
             total = await E(counter).total()
@@ -82,6 +87,11 @@ def build_root_object(vat_powers, vat_parameters, baggage):
     return Far("Echo", double=lambda x: 2 * x)
 """
 
+BROKEN = """
+def build_root_object(vat_powers, vat_parameters, baggage):
+    raise RuntimeError("v3 cannot start")
+"""
+
 GRUMPY = """
 from vatrt.vat import Far
 
@@ -102,6 +112,7 @@ def story_config(tmp_path):
         "boot.py": BOOT,
         "counter_v1.py": COUNTER.format(version=1),
         "counter_v2.py": COUNTER.format(version=2),
+        "counter_broken.py": BROKEN,
         "echo.py": ECHO,
         "grumpy.py": GRUMPY,
     }.items():
@@ -111,6 +122,7 @@ def story_config(tmp_path):
         'bootstrap = "boot"\n'
         "[bundles]\n"
         'boot = "boot.py"\ncounter_v1 = "counter_v1.py"\ncounter_v2 = "counter_v2.py"\n'
+        'counter_broken = "counter_broken.py"\n'
         'echo = "echo.py"\ngrumpy = "grumpy.py"\n'
         '[vats.boot]\nbundle = "boot"\n'
         '[vats.echo]\nbundle = "echo"\n'
@@ -206,9 +218,10 @@ def test_slog_summary_counts_each_vats_deliveries_and_each_methods_messages(stor
 
 def test_slog_summary_lists_the_upgrade_the_termination_and_the_error(story_slog):
     s = summary_of(story_slog)
-    assert [(u["vat"], u["status"], u["detail"]) for u in s["upgrades"]] == [
-        ("counter", "upgraded", "incarnation 1")
-    ]
+    upgrades = [(u["vat"], u["status"]) for u in s["upgrades"]]
+    assert upgrades == [("counter", "upgraded"), ("counter", "failed")]
+    assert s["upgrades"][0]["detail"] == "incarnation 1"
+    assert "RuntimeError: v3 cannot start" in s["upgrades"][1]["detail"]
     assert len(s["terminations"]) == 1
     assert s["terminations"][0]["vat"] == "doomed"
     assert "no longer needed" in s["terminations"][0]["detail"]
@@ -230,7 +243,7 @@ def test_slog_summary_prints_tables_a_person_reads(story_slog):
     result = vatrt("slog", "summary", story_slog)
     assert result.exit_code == 0, result.output
     text = result.output
-    for heading in ("per vat", "per method", "slowest cranks", "upgrades (1)", "terminations (1)"):
+    for heading in ("per vat", "per method", "slowest cranks", "upgrades (2)", "terminations (1)"):
         assert heading in text
     assert "errors (1)" in text
     assert "ValueError: the books do not balance" in text
@@ -408,12 +421,14 @@ def test_the_report_draws_a_lane_per_vat_the_messages_and_the_upgrade_and_termin
     )
     assert ["counter", "boot"] in notifies
     assert page.locator("#timeline .mark.upgrade[data-vat='counter']").count() == 1
+    assert page.locator("#timeline .mark.upgrade-failed[data-vat='counter']").count() == 1
     assert page.locator("#timeline .mark.terminated[data-vat='doomed']").count() == 1
     assert page.locator("#chart .mark.upgrade").count() == 1
     assert page.locator("#chart .chart-max").count() > 0  # crank time over the run
-    # grumpy's crank raised: drawn as an error, its tooltip says what
-    assert page.locator("#timeline .crank.error").count() == 1
-    page.locator("#timeline .crank.error").hover()
+    # grumpy's crank raised, counter's broken upgrade failed: drawn as errors
+    assert page.locator("#timeline .crank.error").count() == 2
+    assert page.locator("#timeline .crank.error[data-vat='counter']").count() == 1
+    page.locator("#timeline .crank.error[data-vat='grumpy']").hover()
     assert "ValueError: the books do not balance" in page.inner_text("#tip")
     assert "ValueError: the books do not balance" in page.inner_text("#errors")
     # hovering a crank tells what it delivered
@@ -422,7 +437,7 @@ def test_the_report_draws_a_lane_per_vat_the_messages_and_the_upgrade_and_termin
     assert tip.startswith("crank ")
     assert " ms, at " in tip
     assert "from boot (crank " in tip
-    assert page.inner_text(".upgrades-table").count("counter") == 1
+    assert page.inner_text(".upgrades-table").count("counter") == 2
     assert "no longer needed" in page.inner_text(".terminations-table")
 
 

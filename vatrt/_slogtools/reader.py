@@ -207,7 +207,8 @@ class _Reader:
         if why is not None:
             crank.rolled_back = str(why)
             if crank.kind == "upgradeVat":
-                self._happen("upgrade-failed", crank.vat_id, str(why))
+                tb = _tail_traceback(crank.error) if crank.error else None
+                self._happen("upgrade-failed", crank.vat_id, str(why), tb)
             elif crank.error is None:  # (a failed delivery was noted already)
                 self._happen("error", crank.vat_id, f"crank rolled back: {why}")
             crank.error = crank.error or f"crank rolled back: {why}"
@@ -236,6 +237,8 @@ class _Reader:
             crank = self.crank
             if crank is not None:
                 crank.error = why
+                if crank.kind == "upgradeVat":
+                    return  # the new incarnation did not start: a failed upgrade, below
             self._happen("error", r["vatID"], f"delivery failed: {why}", _tail_traceback(why))
 
     def _syscall(self, r: dict[str, Any]) -> None:
