@@ -49,7 +49,10 @@ def summary(file: Path, as_json: bool, show_all: bool, slowest: int) -> None:
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
         return
-    print_summary(result, Console(), limit=1 << 62 if show_all else 30)
+    console = Console()
+    if not console.is_terminal:  # piped or captured: wide enough for every column
+        console = Console(width=max(console.width, 120))
+    print_summary(result, console, limit=1 << 62 if show_all else 30)
 
 
 @slog.command()

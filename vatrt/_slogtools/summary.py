@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -168,15 +169,17 @@ def print_summary(summary: dict[str, Any], console: Console, *, limit: int = 30)
     )
     console.print(head)
 
-    vats = Table(title="per vat", title_justify="left")
-    for col in ("vat", "id", "cranks", "messages", "notifies", "other", "p50 ms", "p99 ms"):
-        vats.add_column(col, justify="left" if col in ("vat", "id") else "right")
-    vats.add_column("incarnation", justify="right")
-    vats.add_column("ended")
+    vats = Table(
+        title="per vat (crank times in ms; inc.: the incarnation reached)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    vats.add_column("vat", no_wrap=True)
+    for col in ("cranks", "msgs", "notifies", "other", "p50", "p99", "inc.", "ended at"):
+        vats.add_column(col, justify="right")
     for v in s["vats"][:limit]:
         vats.add_row(
-            escape(v["name"]),
-            v["vatID"],
+            f"{escape(v['name'])} ({v['vatID']})",
             f"{v['cranks']:,}",
             f"{v['messages']:,}",
             f"{v['notifies']:,}",
@@ -184,14 +187,16 @@ def print_summary(summary: dict[str, Any], console: Console, *, limit: int = 30)
             _ms(v["p50_ms"]),
             _ms(v["p99_ms"]),
             str(v["incarnation"]),
-            "" if v["terminated_at"] is None else f"crank {v['terminated_at']}",
+            "" if v["terminated_at"] is None else str(v["terminated_at"]),
         )
     console.print(vats)
     _more(console, s["vats"], limit, "vats")
 
     methods = Table(title="per method (messages delivered)", title_justify="left")
     for col in ("vat", "method", "count", "total ms"):
-        methods.add_column(col, justify="left" if col in ("vat", "method") else "right")
+        methods.add_column(
+            col, justify="left" if col in ("vat", "method") else "right", no_wrap=True
+        )
     for m in s["methods"][:limit]:
         methods.add_row(
             escape(m["vat"]), escape(m["method"]), f"{m['count']:,}", _ms(m["total_ms"])
