@@ -460,6 +460,10 @@ def test_the_report_of_a_long_run_shows_counts_until_zoomed_in(payments_slog, tm
     assert page.locator("#timeline .bin").count() > 0
     assert page.locator("#timeline .msg").count() == 0
     assert "zoom in" in page.inner_text("#mode")
+    # the bank's refused payments (InsufficientFunds) are ticked under their columns
+    assert page.locator("#timeline .bin-error").count() > 0
+    page.locator("#timeline .bin[data-lane='2']:not([data-errors='0'])").first.hover()
+    assert "raised or failed" in page.inner_text("#tip")
     page.locator("#timeline .bin[data-lane='2']").nth(5).click()
     assert page.locator("#timeline .bin").count() == 0
     assert page.locator("#timeline .msg").count() > 100
