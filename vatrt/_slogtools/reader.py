@@ -47,6 +47,7 @@ class Crank:
     rolled_back: str | None = None
     error: str | None = None  # the delivery failed (the vat's verdict) or was rolled back
     rejected: str | None = None  # the vat rejected a promise with an error (it raised)
+    delivered: bool = False  # a delivery went to the vat (a terminateVat crank has none)
 
     @property
     def seconds(self) -> float:
@@ -226,6 +227,7 @@ class _Reader:
         if crank is None:
             return  # a delivery outside a crank (a replay at reopen)
         crank.vat_id = r["vatID"]
+        crank.delivered = True
         delivery = r["delivery"]
         if delivery[0] == "message" and crank.method is None:
             crank.method = _method(delivery[2]["methargs"])

@@ -46,13 +46,13 @@ def what(crank: Crank) -> str:
 def summarize(run: Run, slowest: int = SLOWEST) -> dict[str, Any]:
     """The summary of `run` as plain data (names, counts, milliseconds)."""
     name = run.vat_name
-    delivered = [c for c in run.cranks if c.vat_id is not None]
+    concerning = [c for c in run.cranks if c.vat_id is not None]
     per_vat: dict[str, list[Crank]] = defaultdict(list)
-    for c in delivered:
+    for c in concerning:
         per_vat[c.vat_id].append(c)  # type: ignore[index]
     methods: Counter[tuple[str, str]] = Counter()
     method_ms: dict[tuple[str, str], float] = defaultdict(float)
-    for c in delivered:
+    for c in concerning:
         if c.kind == "send":
             key = (name(c.vat_id), c.method or "?")
             methods[key] += 1
@@ -84,9 +84,9 @@ def summarize(run: Run, slowest: int = SLOWEST) -> dict[str, Any]:
         "records": run.records,
         "truncated": run.truncated,
         "cranks": len(run.cranks),
-        "deliveries": len(delivered),
-        "messages": sum(1 for c in delivered if c.kind == "send"),
-        "notifies": sum(1 for c in delivered if c.kind == "notify"),
+        "deliveries": sum(1 for c in run.cranks if c.delivered),
+        "messages": sum(1 for c in concerning if c.kind == "send"),
+        "notifies": sum(1 for c in concerning if c.kind == "notify"),
         "first_crank": run.cranks[0].number if run.cranks else None,
         "last_crank": run.cranks[-1].number if run.cranks else None,
         "span_s": round(last - first, 6),
