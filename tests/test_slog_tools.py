@@ -316,6 +316,51 @@ def test_slog_summary_shows_a_traceback_kept_with_an_error(tmp_path):
     assert 'File "bank.py", line 12, in pay' in text
 
 
+CRASHER = """
+import os
+from vatrt.vat import Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    class Crasher:
+        def abort_once(self, marker, n):
+            if not os.path.exists(marker):
+                open(marker, "w").close()
+                os.abort()
+            return 2 * n
+    return Far("Crasher", Crasher())
+"""
+
+CRASH_BOOT = """
+from vatrt.vat import E, Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    class Boot:
+        async def bootstrap(self, vats, devices):
+            return await E(vats["crasher"]).abort_once(vat_parameters["marker"], 21)
+    return Far("Boot", Boot())
+"""
+
+
+def test_slog_summary_lists_a_subprocess_workers_crash_and_restart_by_vat_name(tmp_path):
+    (tmp_path / "boot.py").write_text(CRASH_BOOT)
+    (tmp_path / "crasher.py").write_text(CRASHER)
+    config = tmp_path / "crash.toml"
+    config.write_text(
+        'bootstrap = "boot"\n[bundles]\nboot = "boot.py"\ncrasher = "crasher.py"\n'
+        f'[vats.boot]\nbundle = "boot"\nparameters = {{ marker = "{tmp_path / "once"}" }}\n'
+        '[vats.crasher]\nbundle = "crasher"\nworker = "subprocess"\n'
+    )
+    slog = tmp_path / "crash.slog"
+    assert "42" in run_with_slog(config, slog).output
+    workers = summary_of(slog)["workers"]
+    assert [(w["vat"], w["what"]) for w in workers] == [
+        ("crasher", "worker-crash"),
+        ("crasher", "worker-restart"),
+    ]
+    assert "killed by signal 6" in workers[0]["detail"]
+    assert "worker events (2)" in vatrt("slog", "summary", slog).output
+
+
 # -- bad input ------------------------------------------------------------------------------
 
 

@@ -405,6 +405,12 @@ def _describe(data: Any) -> str:
     if error is not None:
         return f"{error.get('name', 'Error')}: {error.get('message', '')}"
     body = str(data.get("body", ""))
+    try:
+        decoded = orjson.loads(body.removeprefix("#"))
+    except orjson.JSONDecodeError:
+        decoded = None
+    if isinstance(decoded, str):
+        body = decoded  # a plain string reason, without its JSON quotes
     return body if len(body) <= 200 else body[:197] + "..."
 
 
