@@ -64,3 +64,22 @@ async def test_upgrading_the_whole_fleet_mid_run_loses_nothing(anyio_backend):
     assert plain["member_incarnations_run"] == [1]
     same = ("payments_bounced", "volume_sent", "volume_received", "total_balance")
     assert {k: upgraded[k] for k in same} == {k: plain[k] for k in same}
+
+
+async def test_the_payments_demo_on_two_hosts_prints_what_it_prints_on_one_machine(
+    anyio_backend,
+):
+    async def outcome(config):
+        async with vatrt.open_kernel(config) as kernel:
+            await kernel.run()
+            kernel.audit()
+            return kernel.kp_resolution(kernel.bootstrap_kpid), sorted(
+                (name, kernel.worker_status(name).host) for name in kernel.vat_names()
+            )
+
+    here, where_here = await outcome(BUNDLES / "payments.toml")
+    there, where_there = await outcome(BUNDLES / "payments-on-hosts.toml")
+    assert there == here
+    assert {host for _, host in where_here} == {None}
+    assert dict(where_there)["bank"] == "left"
+    assert {host for name, host in where_there if name.startswith("client")} == {"left", "right"}
