@@ -266,6 +266,19 @@ def test_the_payments_demo_summary_has_240_payments_and_40_trades_per_client(pay
     assert s["terminations"] == []
 
 
+def test_the_payments_demo_on_two_vat_hosts_has_the_same_counts_and_both_hosts_connecting(
+    tmp_path,
+):
+    slog = tmp_path / "hosts.slog"
+    run_with_slog(BUNDLES / "payments-on-hosts.toml", slog)
+    s = summary_of(slog)
+    methods = {(m["vat"], m["method"]): m["count"] for m in s["methods"]}
+    assert methods[("bank", "pay")] == 240
+    connects = sorted(h["detail"].split(":")[0] for h in s["hosts"] if h["what"] == "host-connect")
+    assert connects == ["host 'left'", "host 'right'"]
+    assert "vat host events (2)" in vatrt("slog", "summary", slog).output
+
+
 def test_slog_summary_shows_a_traceback_kept_with_an_error(tmp_path):
     """A failed delivery's reason and a rejection's error that hold a traceback."""
     tb = 'Traceback (most recent call last):\n  File "bank.py", line 12, in pay\nKeyError: x'

@@ -322,6 +322,11 @@ class _Reader:
         kind = r["type"]
         self._happen(kind, r["vatID"], detail)
 
+    def _host(self, r: dict[str, Any]) -> None:
+        fields = {k: v for k, v in r.items() if k not in ("type", "host", "time")}
+        detail = ", ".join(f"{k}={v}" for k, v in fields.items())
+        self._happen(r["type"], None, f"host {r.get('host')!r}: {detail}")
+
     def _vat_replayed(self, r: dict[str, Any]) -> None:
         self._happen("replayed", r["vatID"], f"{r['deliveries']} deliveries")
 
@@ -362,6 +367,9 @@ _HANDLERS = {
     "worker-restart": _Reader._worker,
     "worker-crash": _Reader._worker,
     "worker-limit": _Reader._worker,
+    "host-connect": _Reader._host,
+    "host-lost": _Reader._host,
+    "host-refused": _Reader._host,
 }
 
 

@@ -124,6 +124,10 @@ def summarize(run: Run, slowest: int = SLOWEST) -> dict[str, Any]:
             {"crank": h.crank, "vat": name(h.vat_id), "what": h.kind, "detail": h.detail}
             for h in run.of_kind("worker-restart", "worker-crash", "worker-limit")
         ],
+        "hosts": [
+            {"crank": h.crank, "what": h.kind, "detail": h.detail}
+            for h in run.of_kind("host-connect", "host-lost", "host-refused")
+        ],
         "errors": [
             {
                 "crank": h.crank,
@@ -220,6 +224,8 @@ def print_summary(summary: dict[str, Any], console: Console, *, limit: int = 30)
     _happenings(console, "upgrades", s["upgrades"], ("crank", "vat", "status", "detail"), limit)
     _happenings(console, "terminations", s["terminations"], ("crank", "vat", "detail"), limit)
     _happenings(console, "worker events", s["workers"], ("crank", "vat", "what", "detail"), limit)
+    if s["hosts"]:
+        _happenings(console, "vat host events", s["hosts"], ("crank", "what", "detail"), limit)
     if s["errors"]:
         console.print(f"[bold]errors[/] ({len(s['errors'])})")
         for e in s["errors"][:limit]:
