@@ -374,6 +374,19 @@ def test_slog_summary_lists_a_subprocess_workers_crash_and_restart_by_vat_name(t
     assert "worker events (2)" in vatrt("slog", "summary", slog).output
 
 
+def test_the_slog_of_a_reopened_idle_kernel_names_its_vats_and_says_no_crank_ran(tmp_path):
+    config, store = story_config(tmp_path), tmp_path / "story.sqlite"
+    assert vatrt("run", config, "--store", store).exit_code == 0
+    slog = tmp_path / "idle.slog"
+    run_with_slog(config, slog, "--store", store)
+    s = summary_of(slog)
+    assert s["cranks"] == 0
+    assert [v["name"] for v in s["vats"]] == ["vat_admin", "boot", "echo", "grumpy", "counter"]
+    assert "no crank ran" in vatrt("slog", "summary", slog).output
+    assert vatrt("slog", "report", slog).exit_code == 0
+    assert slog.with_suffix(".html").exists()
+
+
 # -- bad input ------------------------------------------------------------------------------
 
 

@@ -157,7 +157,10 @@ def print_summary(summary: dict[str, Any], console: Console, *, limit: int = 30)
     s = summary
     head = Table(title=f"slog {escape(s['slog'])}", show_header=False, title_justify="left")
     head.add_row("records", f"{s['records']:,}" + ("  (last line cut short)" * s["truncated"]))
-    head.add_row("cranks", f"{s['cranks']:,} (crank {s['first_crank']} to {s['last_crank']})")
+    if s["cranks"]:
+        head.add_row("cranks", f"{s['cranks']:,} (crank {s['first_crank']} to {s['last_crank']})")
+    else:
+        head.add_row("cranks", "0 (the kernel was idle: no crank ran while this slog was written)")
     head.add_row(
         "deliveries",
         f"{s['deliveries']:,}: {s['messages']:,} messages, {s['notifies']:,} notifies, "
@@ -166,11 +169,12 @@ def print_summary(summary: dict[str, Any], console: Console, *, limit: int = 30)
     head.add_row("vats", str(len(s["vats"])))
     head.add_row("span", f"{s['span_s']:.3f} s (slog time, with the slog's own cost)")
     t = s["crank_time"]
-    head.add_row(
-        "crank time ms",
-        f"p50 {_ms(t['p50_ms'])}  p90 {_ms(t['p90_ms'])}  p99 {_ms(t['p99_ms'])}  "
-        f"max {_ms(t['max_ms'])}",
-    )
+    if s["cranks"]:
+        head.add_row(
+            "crank time ms",
+            f"p50 {_ms(t['p50_ms'])}  p90 {_ms(t['p90_ms'])}  p99 {_ms(t['p99_ms'])}  "
+            f"max {_ms(t['max_ms'])}",
+        )
     console.print(head)
 
     vats = Table(
