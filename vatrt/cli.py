@@ -23,6 +23,7 @@ from ._kernel.kernel import Kernel
 from ._kernel.upgrade import UpgradeOutcome
 from ._marshal import RemoteError
 from ._vat_traceback import split_traceback, where_raised
+from ._slogtools.commands import slog
 from .errors import KernelPanic, StoreError, VatrtError
 
 console = Console()
@@ -720,3 +721,6 @@ def check(config: Path, all_copies: bool, json_out: bool) -> None:
     from ._cli_check import check_command
 
     raise SystemExit(check_command(config, all_copies=all_copies, json_out=json_out))
+
+
+main.add_command(slog)  # `vatrt slog summary|report` (vatrt/_slogtools)

@@ -641,6 +641,8 @@ class Kernel:
     ) -> Fatal | None:
         self.syscalls.end_delivery()
         self.deliveries += 1
+        if self.slog.enabled:
+            self.slog.write({"type": "deliver-result", "vatID": vat_id, "result": result})
         why, exit_request = self.syscalls.verdict(vat_id)
         if why is None and type(result) is not Ok:
             why = result.why if type(result) is Failed else f"not an answer: {result!r}"

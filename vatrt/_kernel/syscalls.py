@@ -101,6 +101,10 @@ class SyscallHandler:
         # Vats whose syscall function was called out of turn -> why; the crank loop
         # terminates them. Another thread may add to it (a dict write is atomic).
         self.out_of_turn: dict[str, str] = {}
+        # With a slog: the kernel's side of the syscall being handled (the krefs a
+        # send or resolve became), put in its slog record so a reader can tell who
+        # sent the message a later crank delivers (docs/slog.md).
+        self.slog_kernel_form: dict[str, Any] | None = None
 
     def begin_delivery(self, worker: Any, recording: list[tuple[Syscall, Any]] | None) -> None:
         """`worker`'s delivery begins: its syscalls are accepted until it ends."""
@@ -108,6 +112,7 @@ class SyscallHandler:
         if worker is self._withdrawn:
             self._withdrawn = None
         self.recording = recording
+        self.slog_kernel_form = None  # (a syscall that raised left its own)
 
     def end_delivery(self, *, withdrawn: bool = False) -> None:
         """The delivery ended, or (`withdrawn`) the kernel took it back: a worker
@@ -153,7 +158,10 @@ class SyscallHandler:
             raise IllegalSyscall(why) from None
         slog = self.ops.slog
         if slog.enabled:
-            slog.write({"type": "syscall", "vatID": vat_id, "syscall": vso, "result": result})
+            record = {"type": "syscall", "vatID": vat_id, "syscall": vso, "result": result}
+            if self.slog_kernel_form is not None:
+                record["kernel"], self.slog_kernel_form = self.slog_kernel_form, None
+            slog.write(record)
         if self.recording is not None:
             self.recording.append((vso, result))
         return result
@@ -197,6 +205,8 @@ class SyscallHandler:
         event = {"type": "send", "target": target, "msg": {"methargs": methargs, "result": result}}
         self.refcounts.incref_all(event_krefs(event))
         self.keeper.push_event(event)
+        if self.ops.slog.enabled:
+            self.slog_kernel_form = {"target": target, "result": result}
 
     def _subscribe(self, vat_id: str, subscribe: Subscribe) -> None:
         vpid = subscribe.vpid
@@ -226,6 +236,8 @@ class SyscallHandler:
                 )
             _check(vat_id, "resolved a promise with", data)
             settled[kpid] = (bool(rejected), clist.capdata_to_kernel(data))
+        if self.ops.slog.enabled:
+            self.slog_kernel_form = {"kpids": list(settled)}
         for kpid, (rejected, kdata) in settled.items():
             self.ops.resolve(kpid, rejected, kdata, vat_id)
         for kpid in settled:
