@@ -111,6 +111,7 @@ async def open_kernel(
     *,
     slog: str | Path | IO[bytes] | None = None,
     worker: str | None = None,
+    endowments: dict[str, Any] | None = None,
 ) -> AsyncIterator[Kernel]:
     """Boot (or reopen) a kernel; its vats' tasks live inside this context.
 
@@ -118,7 +119,9 @@ async def open_kernel(
     reopened: then the store's own vats and bundles are what runs). `config` may be
     None to reopen an existing store. `slog` is a path or a binary file that gets
     one JSON line per crank, delivery and syscall. `worker` ("local" or
-    "subprocess") overrides the config's ``default_worker``.
+    "subprocess") overrides the config's ``default_worker``. `endowments` maps a
+    device's name to what its ``build_device(tools, endowments)`` gets (its way
+    out of the kernel; docs/devices-and-time.md).
     """
     if worker is not None:
         check_worker_options(worker, None, "worker")
@@ -142,7 +145,9 @@ async def open_kernel(
     try:
         with _host_heap_frozen():
             async with anyio.create_task_group() as task_group:
-                kernel = Kernel(kv, cfg, task_group, WorkerKinds(default_worker), slog_file)
+                kernel = Kernel(
+                    kv, cfg, task_group, WorkerKinds(default_worker), slog_file, endowments
+                )
                 try:
                     await kernel.boot()
                     yield kernel

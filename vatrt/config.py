@@ -48,6 +48,27 @@ class VatConfig:
     # max_restarts, within_s: how often a subprocess worker that dies is restarted.
     restart: dict[str, Any] | None = None
     max_turns: int | None = None  # None: the kernel's max_turns
+    # Devices granted in `vat_powers.devices` (names under [devices], or "timer").
+    devices: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class DeviceConfig:
+    """A device: kernel-side code (``build_device(tools, endowments)``) vats call
+    synchronously with ``D(node).method()``; see docs/devices-and-time.md."""
+
+    bundle: BundlePath
+
+
+@attrs.frozen
+class TimerConfig:
+    """The shipped timer device and timer service vat, and where time comes from."""
+
+    # "virtual": the host moves time (advance_time, run(until_time=...)); "wall": real time.
+    source: str = "virtual"
+    # Virtual time: whenever the run-queue is empty, jump to the next wakeup.
+    auto_advance: bool = False
+    start: float = 0  # virtual time at the first boot
 
 
 @attrs.frozen
@@ -60,6 +81,8 @@ class KernelConfig:
     default_worker: str | None = None  # None: "local" (`vatrt._worker.options`)
     # Turns one delivery may take (the turn meter, `vatrt._liveslots.promises`).
     max_turns: int = DEFAULT_MAX_TURNS
+    devices: dict[str, DeviceConfig] = attrs.field(factory=dict)
+    timer: TimerConfig | None = None
     # Where relative bundle paths are resolved: the config file's folder.
     base_dir: str = "."
 
@@ -90,6 +113,15 @@ _converter.register_structure_hook(int, _strict(int))
 _converter.register_structure_hook(str, _strict(str))
 
 
+def _number(value: Any, _: type) -> float:
+    if type(value) not in (int, float):
+        raise _WrongType(float, value)
+    return value  # type: ignore[no-any-return]
+
+
+_converter.register_structure_hook(float, _number)
+
+
 def _bundle_path(value: Any, _: type) -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
@@ -99,7 +131,7 @@ def _bundle_path(value: Any, _: type) -> str:
 
 
 _converter.register_structure_hook(BundlePath, _bundle_path)
-for _cls in (VatConfig, KernelConfig):
+for _cls in (VatConfig, DeviceConfig, TimerConfig, KernelConfig):
     _converter.register_structure_hook(
         _cls, make_dict_structure_fn(_cls, _converter, _cattrs_forbid_extra_keys=True)
     )
@@ -172,6 +204,7 @@ def _check(cfg: KernelConfig, source: str) -> None:
                 f"invalid config in {source}: vats.{name}.limits need worker = 'subprocess' "
                 "(a vat in the kernel's own process cannot be stopped)"
             )
+    _check_devices(cfg, source)
     if cfg.bootstrap is not None and cfg.bootstrap not in cfg.vats:
         raise ConfigError(
             f"invalid config in {source}: bootstrap vat {cfg.bootstrap!r} is not in [vats]"
@@ -186,5 +219,35 @@ def _check(cfg: KernelConfig, source: str) -> None:
         )
 
 
+def _check_devices(cfg: KernelConfig, source: str) -> None:
+    where = f"invalid config in {source}"
+    for name in cfg.devices:
+        if not VAT_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: device name {name!r} must match [A-Za-z0-9._-]{{1,199}}")
+        if name == "timer" and cfg.timer is not None:
+            raise ConfigError(f"{where}: device name 'timer' is the shipped timer's ([timer])")
+    if cfg.timer is not None:
+        if cfg.timer.source not in ("virtual", "wall"):
+            raise ConfigError(
+                f"{where}: timer.source must be 'virtual' or 'wall', not {cfg.timer.source!r}"
+            )
+        if "timer" in cfg.vats:
+            raise ConfigError(f"{where}: vat name 'timer' is the timer service's ([timer])")
+        if cfg.timer.auto_advance and cfg.timer.source != "virtual":
+            raise ConfigError(f"{where}: timer.auto_advance needs timer.source = 'virtual'")
+    known = set(cfg.devices) | ({"timer"} if cfg.timer is not None else set())
+    for name, vat in cfg.vats.items():
+        for device in vat.devices:
+            if device not in known:
+                raise ConfigError(
+                    f"{where}: vats.{name}.devices names {device!r}, which is not a device "
+                    f"(known: {', '.join(sorted(known)) or 'none'})"
+                )
+
+
 def resolve_bundle_path(cfg: KernelConfig, name: str) -> Path:
     return Path(cfg.base_dir) / cfg.bundles[name]
+
+
+def resolve_device_path(cfg: KernelConfig, name: str) -> Path:
+    return Path(cfg.base_dir) / cfg.devices[name].bundle

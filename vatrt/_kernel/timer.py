@@ -1,0 +1,144 @@
+"""Kernel time: the clock the timer device reads, and runs that move it.
+
+Two sources (config ``[timer] source``):
+
+- ``virtual`` (the default, for simulations): time is a number in the store
+  (``kernel.time``) that moves only when the host says so: `advance_time(dt)`,
+  ``run(until_time=t)``, or, with ``auto_advance``, whenever the run-queue is
+  empty. Between cranks the kernel jumps straight to the next wakeup a device
+  asked for, so a simulated year runs as fast as its cranks: a discrete-event
+  simulation. Nothing reads a real clock, so the same config and inputs give
+  the same cranks and state on asyncio and on trio.
+- ``wall``: real time (seconds since the epoch). A run fires the wakeups that are
+  due; ``run(until_time=t)`` sleeps until each wakeup up to `t`.
+
+Devices take part through two hooks on their root node, which vats cannot call
+(underscore methods): ``_next_wakeup()`` (when the device wants to be polled, or
+None) and ``_poll(now)`` (time is `now`: queue what is due). Time moves only
+between cranks, never inside one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from ..errors import KernelPanic
+from .slog import Slog
+from .state.schema import dumps, loads
+
+Time = int | float
+
+
+class Clock:
+    """Where the kernel's time comes from (the timer device's endowment)."""
+
+    def __init__(self, kv: Any, source: str, start: Time) -> None:
+        self.kv = kv
+        self.source = source
+        self.start = start
+
+    @property
+    def virtual(self) -> bool:
+        return self.source == "virtual"
+
+    def now(self) -> Time:
+        if not self.virtual:
+            return time.time()
+        text = self.kv.get("kernel.time")
+        return self.start if text is None else loads(text)
+
+    def set(self, when: Time) -> None:
+        """Virtual time only: move it to `when` (never back)."""
+        self.kv.set("kernel.time", dumps(when))
+
+
+class TimeDriver:
+    """Runs cranks and moves time between them (see the module docstring)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        roots: Callable[[], list[Any]],
+        run_cranks: Callable[[int | None], Awaitable[int]],
+        slog: Slog,
+        *,
+        auto_advance: bool,
+    ) -> None:
+        self.clock = clock
+        self._roots = roots
+        self._run_cranks = run_cranks
+        self._slog = slog
+        self.auto_advance = auto_advance
+        self.advances = 0  # how many times time moved (for the CLI's summary)
+
+    def next_wakeup(self) -> Time | None:
+        """The earliest time any device asked to be polled at."""
+        times = []
+        for root in self._roots():
+            hook = getattr(root, "_next_wakeup", None)
+            if hook is not None and (when := hook()) is not None:
+                times.append(when)
+        return min(times) if times else None
+
+    def poll(self) -> bool:
+        """Tell every device the time; whether any of them queued something."""
+        now = self.clock.now()
+        fired = False
+        for root in self._roots():
+            hook = getattr(root, "_poll", None)
+            if hook is not None:
+                try:
+                    fired = bool(hook(now)) or fired
+                except Exception as e:
+                    why = f"a device's _poll({now}) raised {type(e).__name__}: {e}"
+                    raise KernelPanic(why) from e
+        return fired
+
+    def _move_to(self, when: Time) -> None:
+        before = self.clock.now()
+        if when <= before:
+            return
+        self.clock.set(when)
+        self.advances += 1
+        if self._slog.enabled:
+            self._slog.write({"type": "time-advance", "from": before, "to": when})
+
+    async def run(self, max_cranks: int | None, until_time: Time | None) -> int:
+        """Run to idle; then, while a wakeup is due (by `until_time`, or at all with
+        auto-advance, or by now on the wall clock), move time to it, poll, run
+        again. Ends with time at `until_time` when one is given (virtual time)."""
+        clock = self.clock
+        total = 0
+        while True:
+            left = None if max_cranks is None else max_cranks - total
+            if left is not None and left <= 0:
+                return total
+            total += await self._run_cranks(left)
+            if max_cranks is not None and total >= max_cranks:
+                return total
+            when = self.next_wakeup()
+            if clock.virtual:
+                bound = until_time if until_time is not None else None
+                may_jump = until_time is not None or self.auto_advance
+            else:
+                bound = until_time if until_time is not None else clock.now()
+                may_jump = True
+            if when is None or not may_jump or (bound is not None and when > bound):
+                if until_time is not None:
+                    await self._wait_until(until_time)
+                return total
+            await self._wait_until(when)
+            if not self.poll() and when <= clock.now() and self.next_wakeup() == when:
+                raise KernelPanic(f"a device asked to be woken at {when} and then did nothing")
+
+    async def _wait_until(self, when: Time) -> None:
+        if self.clock.virtual:
+            self._move_to(when)
+            return
+        delay = when - time.time()
+        if delay > 0:
+            await anyio.sleep(delay)
