@@ -70,7 +70,7 @@ from .state.keeper import KernelKeeper
 from .state.refcounts import event_krefs, message_krefs
 from .state.schema import SCHEMA_VERSION
 from .syscalls import SyscallHandler
-from .timer import Clock, Time, TimeDriver
+from .timer import Clock, Time, TimeDriver, timer_settings
 from .upgrade import UpgradeOutcome, Upgrades
 from .vat_admin_hooks import VatAdminHooks
 from .workers import WorkerTable
@@ -171,15 +171,16 @@ class Kernel:
         self._endowments = dict(endowments or {})
         # Time (docs/devices-and-time.md): only a config with [timer] has a clock.
         self.time: TimeDriver | None = None
-        if config.timer is not None:
-            clock = Clock(kv, config.timer.source, config.timer.start)
+        timer = timer_settings(kv, config.timer)
+        if timer is not None:
+            clock = Clock(kv, timer.source, timer.start)
             self._endowments.setdefault(TIMER, {"clock": clock})
             self.time = TimeDriver(
                 clock,
                 self.devices.roots,
                 lambda max_cranks: self._run(max_cranks),
                 self.slog,
-                auto_advance=config.timer.auto_advance,
+                auto_advance=timer.auto_advance,
             )
         self.deliveries = 0
         # When a list, every crank's duration (seconds) is appended: `vatrt bench`.

@@ -26,11 +26,30 @@ from typing import Any
 
 import anyio
 
+from ..config import TimerConfig
 from ..errors import KernelPanic
 from .slog import Slog
 from .state.schema import dumps, loads
 
 Time = int | float
+
+
+def timer_settings(kv: Any, configured: TimerConfig | None) -> TimerConfig | None:
+    """The ``[timer]`` in force: the config's (kept in ``kernel.timerConfig``), or,
+    reopening a store with no config, the one the store was booted with."""
+    if configured is None:
+        text = kv.get("kernel.timerConfig")
+        return None if text is None else TimerConfig(**loads(text))
+    record = dumps(
+        {
+            "source": configured.source,
+            "auto_advance": configured.auto_advance,
+            "start": configured.start,
+        }
+    )
+    if kv.get("kernel.timerConfig") != record:
+        kv.set("kernel.timerConfig", record)
+    return configured
 
 
 class Clock:

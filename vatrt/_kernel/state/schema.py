@@ -60,6 +60,7 @@ Key schema (every key the kernel writes; values are strings)::
     kd.nextID = N                       next device node kref (kdN)
     kdN.owner = dN                      device nodes have no refCount
     vN.c.kdN = "R d-N", vN.c.d-N = kdN  a vat's device node import (no count)
+    kernel.timerConfig = JSON {source, auto_advance, start}   the [timer] in force
     kernel.time = JSON number           virtual time ([timer] source = "virtual"); absent
                                         until time first moves (then it is [timer] start)
 
