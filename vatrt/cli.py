@@ -55,27 +55,46 @@ def _parent_must_exist(_: click.Context, __: click.Parameter, value: Path | None
     return value
 
 
-async def _run_to_idle(kernel: Kernel, label: str, limit: int | None = None) -> int:
-    """Run until idle (or `limit` cranks ran) in chunks, with a live progress line
-    on stderr; return how many cranks ran."""
+def _time_shown(kernel: Kernel) -> str:
+    """The kernel's time for the progress line and summary ("" without [timer])."""
+    if kernel.time is None:
+        return ""
+    now = kernel.now()
+    if not kernel.time.clock.virtual:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+    days = f" ({now / 86_400:,.2f} days)" if now >= 86_400 else ""
+    return f"{now:,g}{days}"
+
+
+async def _run_to_idle(
+    kernel: Kernel, label: str, limit: int | None = None, until_time: float | None = None
+) -> int:
+    """Run until idle (or `limit` cranks ran, or time reached `until_time`) in
+    chunks, with a live progress line on stderr; return how many cranks ran."""
     total = 0
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TextColumn("{task.fields[cranks]} cranks, run-queue {task.fields[queue]}"),
+        TextColumn("{task.fields[time]}"),
         TimeElapsedColumn(),
         console=errors,
         transient=True,
     )
     with progress:
-        task = progress.add_task(label, cranks=0, queue=kernel.stats().run_queue_length)
+        shown = _time_shown(kernel)
+        task = progress.add_task(
+            label, cranks=0, queue=kernel.stats().run_queue_length, time=shown and f"time {shown}"
+        )
         while True:
             chunk = CHUNK if limit is None else min(CHUNK, limit - total)
             if chunk <= 0:
                 return total
-            ran = await kernel.run(max_cranks=chunk)
+            ran = await kernel.run(max_cranks=chunk, until_time=until_time)
             total += ran
-            progress.update(task, cranks=total, queue=kernel.stats().run_queue_length)
+            shown = _time_shown(kernel)
+            queue = kernel.stats().run_queue_length
+            progress.update(task, cranks=total, queue=queue, time=shown and f"time {shown}")
             if ran < chunk:
                 return total
 
@@ -124,6 +143,12 @@ def main() -> None:
     help="After this many cranks, upgrade every vat with its retained parameters.",
 )
 @click.option(
+    "--until-time",
+    type=click.FloatRange(min=0),
+    metavar="T",
+    help="With [timer]: run until simulated time T, firing every wakeup on the way.",
+)
+@click.option(
     "--report",
     metavar="METHOD",
     help="Once idle, call METHOD on the bootstrap vat's root and print the result.",
@@ -136,6 +161,7 @@ def run(
     worker: str | None,
     max_cranks: int | None,
     upgrade_all_at: int | None,
+    until_time: float | None,
     report: str | None,
 ) -> None:
     """Boot (or reopen) a kernel from CONFIG and run it until idle.
@@ -144,7 +170,8 @@ def run(
     result was fulfilled, 1 when rejected (or still unresolved when the run ended),
     2 for bad input, 3 for a kernel panic. --max-cranks counts every crank of this
     run, those before --upgrade-all-at included; a run that reaches it first does
-    not upgrade.
+    not upgrade. --until-time T (a config with [timer]) moves virtual time to T,
+    firing each wakeup on the way; the time is shown as the run goes and after.
     """
 
     async def main() -> int:
@@ -162,7 +189,8 @@ def run(
                 )
                 if left() != 0:
                     print_upgrade_report(await kernel.upgrade_all_vats(upgrade_message="mid-run"))
-            await _run_to_idle(kernel, f"running {config.name}", left())
+            until = None if until_time is None else _whole(until_time)
+            await _run_to_idle(kernel, f"running {config.name}", left(), until)
             cranks = kernel.stats().cranks - first
             elapsed = time.perf_counter() - started
             queued = kernel.stats().run_queue_length
@@ -177,6 +205,11 @@ def run(
             return code
 
     _run_async(backend, main)
+
+
+def _whole(value: float) -> float:
+    """1e6 rather than 1000000.0: an integral time stays an int in the kernel."""
+    return int(value) if value.is_integer() else value
 
 
 def _print_bootstrap_result(kernel: Kernel, *, idle: bool) -> int:
@@ -224,6 +257,9 @@ def _print_summary(kernel: Kernel, cranks: int, elapsed: float, backend: str) ->
         table.add_row("run-queue left", f"{stats.run_queue_length:,}")
     table.add_row("deliveries", f"{stats.deliveries:,}")
     table.add_row("live vats", str(stats.vats))
+    if kernel.time is not None:
+        table.add_row("kernel time", _time_shown(kernel))
+        table.add_row("time advances this run", f"{kernel.time.advances:,}")
     table.add_row("wall time", f"{elapsed:.2f} s ({backend})")
     if elapsed > 0:
         table.add_row("cranks/s", f"{cranks / elapsed:,.0f}")
