@@ -66,3 +66,17 @@ def test_until_time_without_a_timer_is_refused(tmp_path):
     result = vatrt("run", BUNDLES / "payments.toml", "--until-time", 5)
     assert result.exit_code == 2
     assert "needs a [timer] in the config" in said(result)
+
+
+def test_bench_wakeups_measures_the_timer_service_next_to_the_baseline(tmp_path):
+    out = tmp_path / "bench.json"
+    result = vatrt("bench", "wakeups", "--quick", "--json", out)
+    assert result.exit_code == 0, result.output
+    rows = orjson.loads(out.read_bytes())["results"]
+    assert [r["scenario"] for r in rows] == [
+        "timer wake_at wakeups (memory)",
+        "timer repeater wakeups (memory)",
+        "timer wake_at wakeups (sqlite)",
+        "timer repeater wakeups (sqlite)",
+    ]
+    assert all(r["unit"] == "wakeups/s" and r["baseline_per_s"] > 0 for r in rows)

@@ -178,7 +178,7 @@ class Kernel:
             self.time = TimeDriver(
                 clock,
                 self.devices.roots,
-                lambda max_cranks: self._run(max_cranks),
+                self._run_timed,
                 self.slog,
                 auto_advance=timer.auto_advance,
             )
@@ -188,6 +188,9 @@ class Kernel:
         # The run whose baton is out, and where it comes back (see `_pass_baton`).
         self._baton_run = RunState(None, None, None)
         self._baton_back = Parker()
+        # In a timed run: called when the run-queue is empty; True if it moved
+        # time and queued what was due (`TimeDriver.step`).
+        self._idle: Callable[[], bool] | None = None
 
     # -- boot ------------------------------------------------------------------------
 
@@ -415,6 +418,14 @@ class Kernel:
         self._raise_if_panicked()
         return run.ran
 
+    async def _run_timed(self, max_cranks: int | None, idle: Callable[[], bool]) -> int:
+        """`_run`, with `idle` asked for more work whenever the run-queue empties."""
+        self._idle = idle
+        try:
+            return await self._run(max_cranks)
+        finally:
+            self._idle = None
+
     def _raise_if_panicked(self) -> None:
         if self._panic_error is not None:
             raise self._panic_error
@@ -449,6 +460,8 @@ class Kernel:
         while not (run.over() or self._panic_error is not None):
             crank = self._begin()
             if crank is None:
+                if self._idle is not None and self._idle():
+                    continue  # time moved on: what was due is queued
                 return None
             if crank.awaits or crank.vat_id is not None:
                 return crank

@@ -82,7 +82,7 @@ class TimeDriver:
         self,
         clock: Clock,
         roots: Callable[[], list[Any]],
-        run_cranks: Callable[[int | None], Awaitable[int]],
+        run_cranks: Callable[[int | None, Callable[[], bool]], Awaitable[int]],
         slog: Slog,
         *,
         auto_advance: bool,
@@ -126,38 +126,41 @@ class TimeDriver:
         if self._slog.enabled:
             self._slog.write({"type": "time-advance", "from": before, "to": when})
 
-    async def run(self, max_cranks: int | None, until_time: Time | None) -> int:
-        """Run to idle; then, while a wakeup is due (by `until_time`, or at all with
-        auto-advance, or by now on the wall clock), move time to it, poll, run
-        again. Ends with time at `until_time` when one is given (virtual time)."""
+    def step(self, until_time: Time | None) -> bool:
+        """The run-queue is empty: move time to the next wakeup, if it may go there
+        (up to `until_time`; with auto-advance, anywhere; on the wall clock, only
+        to what is due), and poll. True when something was queued."""
+        when = self.next_wakeup()
+        if when is None:
+            return False
         clock = self.clock
+        if clock.virtual:
+            if until_time is None and not self.auto_advance:
+                return False
+            if until_time is not None and when > until_time:
+                return False
+            self._move_to(when)
+        elif when > clock.now():
+            return False
+        if not self.poll():
+            raise KernelPanic(f"a device asked to be woken at {when} and then queued nothing")
+        return True
+
+    async def run(self, max_cranks: int | None, until_time: Time | None) -> int:
+        """Run cranks, moving time on whenever the run-queue is empty (`step`),
+        until nothing is due; then, with `until_time`, time goes to it (virtual),
+        or the run sleeps until each wakeup up to it (wall)."""
         total = 0
         while True:
             left = None if max_cranks is None else max_cranks - total
-            if left is not None and left <= 0:
+            total += await self._run_cranks(left, lambda: self.step(until_time))
+            if (max_cranks is not None and total >= max_cranks) or until_time is None:
                 return total
-            total += await self._run_cranks(left)
-            if max_cranks is not None and total >= max_cranks:
+            if self.clock.virtual:
+                self._move_to(until_time)
+                return total
+            now = self.clock.now()
+            if now >= until_time:
                 return total
             when = self.next_wakeup()
-            if clock.virtual:
-                bound = until_time if until_time is not None else None
-                may_jump = until_time is not None or self.auto_advance
-            else:
-                bound = until_time if until_time is not None else clock.now()
-                may_jump = True
-            if when is None or not may_jump or (bound is not None and when > bound):
-                if until_time is not None:
-                    await self._wait_until(until_time)
-                return total
-            await self._wait_until(when)
-            if not self.poll() and when <= clock.now() and self.next_wakeup() == when:
-                raise KernelPanic(f"a device asked to be woken at {when} and then did nothing")
-
-    async def _wait_until(self, when: Time) -> None:
-        if self.clock.virtual:
-            self._move_to(when)
-            return
-        delay = when - time.time()
-        if delay > 0:
-            await anyio.sleep(delay)
+            await anyio.sleep(min(until_time, when if when is not None else until_time) - now)
