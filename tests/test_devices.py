@@ -81,7 +81,7 @@ def build_root_object(vat_powers, vat_parameters, baggage):
 """
 
 USER = """
-from vatrt.vat import D, DeviceNode, E, Far, RemoteError
+from vatrt.vat import D, DeviceNode, E, Far, RemoteError, make_promise_kit
 
 def build_root_object(vat_powers, vat_parameters, baggage):
     log = []
@@ -110,6 +110,9 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             return log
         def forge(self):
             return D(DeviceNode("d-77", "Counter")).add(1)
+        def give_a_promise(self, node):
+            p, resolve, reject = make_promise_kit()
+            return D(node).add(p)
         def granted(self):
             return D(vat_powers.devices["counter"]).add(10)
         def from_parameters(self, n):
@@ -254,4 +257,13 @@ async def test_audit_finds_a_retained_device_ref_that_names_no_device(anyio_back
         with pytest.raises(AuditError, match=r"kd9\d* is held but names no live device"):
             kernel.audit()
         kernel.kv.set(key, record)
+        kernel.audit()
+
+
+async def test_giving_a_device_a_promise_is_an_illegal_syscall(anyio_backend, tmp_path):
+    async with vatrt.open_kernel(config_with_device(tmp_path)) as kernel:
+        node = await kernel.call("bootstrap", "device")
+        with pytest.raises(RejectedError, match="devices take no promises"):
+            await kernel.call("user", "give_a_promise", node)
+        assert "user" not in kernel.vat_names()
         kernel.audit()

@@ -273,3 +273,18 @@ async def test_wall_time_fires_wakeups_as_real_time_reaches_them(anyio_backend, 
         with pytest.raises(VatrtError, match="advance_time\\(\\) needs"):
             await kernel.advance_time(1)
         kernel.audit()
+
+
+async def test_a_delay_pending_when_the_service_upgrades_rejects_with_vat_upgraded(
+    anyio_backend, tmp_path
+):
+    async with vatrt.open_kernel(timer_config(tmp_path)) as kernel:
+        await kernel.run()
+        kpid = kernel.queue_to_vat_root("sim", "delay", [5])
+        await kernel.call("sim", "wake_at", 5, "durable")
+        await kernel.restart_vat("timer")
+        await kernel.run(until_time=10)
+        assert kernel.kp_status(kpid) == "rejected"
+        assert kernel.kp_resolution(kpid)["name"] == "vatUpgraded"
+        assert await kernel.call("sim", "log") == [["durable", 5]]
+        kernel.audit()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -12,6 +12,7 @@ import anyio
 import attrs
 
 from ._kernel.kernel import Kernel
+from ._liveslots.bundle import load_bundle_function
 from ._store.kvstore import KVStore
 from ._store.memory import MemoryKVStore
 from ._store.sqlite import SQLiteKVStore
@@ -45,6 +46,11 @@ def _open(
         kv.close()
         raise ConfigError(f"store {str(store)!r} holds no kernel; give a config to boot one")
     return cfg, kv
+
+
+def _load_device(source: str, filename: str, module_name: str) -> Callable[..., Any]:
+    """A device bundle's ``build_device``, loaded as fresh modules (devices.LoadDevice)."""
+    return load_bundle_function(source, filename, module_name, "build_device")
 
 
 def _check_slog(slog: str | Path | IO[bytes] | None) -> Path | None:
@@ -146,7 +152,13 @@ async def open_kernel(
         with _host_heap_frozen():
             async with anyio.create_task_group() as task_group:
                 kernel = Kernel(
-                    kv, cfg, task_group, WorkerKinds(default_worker), slog_file, endowments
+                    kv,
+                    cfg,
+                    task_group,
+                    WorkerKinds(default_worker),
+                    slog_file,
+                    endowments,
+                    _load_device,
                 )
                 try:
                     await kernel.boot()

@@ -44,8 +44,11 @@ def build_root_object(vat_powers, vat_parameters, baggage):
     def now():
         return D(device).get_current_timestamp()
 
+    sequence = [baggage.provide("nextSeq", lambda: 0)]
+
     def next_seq():
-        seq = baggage.provide("nextSeq", lambda: 0)
+        seq = sequence[0]
+        sequence[0] = seq + 1
         baggage.set("nextSeq", seq + 1)
         return seq
 
@@ -76,8 +79,7 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             arm()
         return when
 
-    def fire():
-        current = now()
+    def fire(current):
         armed[0] = None  # the device forgot its wakeup when it sent this one
         while heap and heap[0][0] <= current:
             when, seq = heapq.heappop(heap)
@@ -112,8 +114,8 @@ def build_root_object(vat_powers, vat_parameters, baggage):
         def init():
             return {}
 
-        def wake(self, _now=None):
-            fire()  # reads the time from the device: a caller cannot make it fire early
+        def wake(self, now):
+            fire(now)  # only the device holds the Waker: no one else can make it fire
 
     @durable_kind(baggage, "Repeater")
     class Repeater:

@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._liveslots.bundle import BundleLoadError, load_bundle_function
 from .._marshal import CapData, decode, encode
 from .._protocol import CallNow
 from ..errors import BundleError
@@ -31,6 +30,11 @@ from .state.clist import IllegalSyscall
 from .state.device_keeper import DeviceKeeper, device_ids, device_owner
 from .state.keeper import KernelKeeper
 from .state.refcounts import event_krefs
+
+#: ``(source, filename, module_name) -> build_device``: loads a device bundle as
+#: fresh modules. The controller hands the kernel liveslots' bundle loader (the
+#: kernel imports no liveslots); it raises with the file and the Python error.
+LoadDevice = Callable[[str, str, str], Callable[..., Any]]
 
 
 class DeviceError(Exception):
@@ -120,9 +124,15 @@ class DeviceTools:
 class Devices:
     """Every device of one kernel: built at boot, called by vats, polled for time."""
 
-    def __init__(self, keeper: KernelKeeper, read_bundle: Callable[[str], tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        keeper: KernelKeeper,
+        read_bundle: Callable[[str], tuple[str, str]],
+        load: LoadDevice | None,
+    ) -> None:
         self.keeper = keeper
         self._read_bundle = read_bundle  # bundle id -> (source, filename)
+        self._load = load
         self._built: dict[str, tuple[DeviceTools, Any]] = {}  # dN -> (tools, root node)
 
     # -- boot -------------------------------------------------------------------------
@@ -137,11 +147,11 @@ class Devices:
             device = DeviceKeeper(device_id, self.keeper)
             name = device.name()
             source, filename = self._read_bundle(device.source())
+            if self._load is None:
+                raise BundleError(f"device {name!r}: this kernel was given no device loader")
             try:
-                build = load_bundle_function(
-                    source, filename, f"vatrt_device_{device_id}", "build_device"
-                )
-            except BundleLoadError as e:
+                build = self._load(source, filename, f"vatrt_device_{device_id}")
+            except Exception as e:  # the loader's BundleLoadError: names the file and why
                 raise BundleError(f"device {name!r}: {e}") from None
             tools = DeviceTools(self, device)
             tools.make_node(name, _Placeholder())  # d+0 is the root, set below

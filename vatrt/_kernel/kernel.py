@@ -56,7 +56,7 @@ from ..errors import (
 from . import host_checks
 from .crank import CrankInFlight, Rollback, RunState
 from .device_boot import TIMER, add_devices, timer_vat_path
-from .devices import Devices
+from .devices import Devices, LoadDevice
 from .gc_actions import take_gc_action
 from .interrupts import stop_on_sigint
 from .lifecycle import add_vat, terminate_vat
@@ -119,6 +119,7 @@ class Kernel:
         worker_factory: WorkerFactory,
         slog: IO[bytes] | None = None,
         endowments: dict[str, Any] | None = None,
+        load_device: LoadDevice | None = None,
     ) -> None:
         self.kv = kv
         self.config = config
@@ -166,7 +167,7 @@ class Kernel:
             default_reap_interval=config.reap_interval,
             default_worker=config.default_worker or "local",
         )
-        self.devices = Devices(keeper, self.bundles.get)
+        self.devices = Devices(keeper, self.bundles.get, load_device)
         self.syscalls = SyscallHandler(keeper, ops, self.hooks.call, self.devices.call_now)
         self._endowments = dict(endowments or {})
         # Time (docs/devices-and-time.md): only a config with [timer] has a clock.
