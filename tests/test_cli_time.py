@@ -60,6 +60,9 @@ def test_until_time_reopens_a_store_and_runs_the_rest(tmp_path, backend):
     assert rest.exit_code == 0, rest.output
     assert "'money_conserved': True" in rest.output
     assert "day 5 23:00" in rest.output
+    shown = said(vatrt("inspect", "--store", store))
+    assert "devices │ timer (kd30)" in shown
+    assert "kernel time │ 428,400 (4.96 days)" in shown
 
 
 def test_until_time_without_a_timer_is_refused(tmp_path):

@@ -325,6 +325,11 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
     summary.add_row("run-queue length", str(kernel.stats().run_queue_length))
     summary.add_row("kernel objects", str(objects))
     summary.add_row("kernel promises", str(promises))
+    devices = kernel.devices.names()
+    if devices:
+        summary.add_row("devices", ", ".join(f"{n} ({kd})" for n, kd in devices.items()))
+    if kernel.time is not None:
+        summary.add_row("kernel time", _time_shown(kernel))
     console.print(summary)
 
 

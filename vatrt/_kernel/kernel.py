@@ -189,9 +189,6 @@ class Kernel:
         # The run whose baton is out, and where it comes back (see `_pass_baton`).
         self._baton_run = RunState(None, None, None)
         self._baton_back = Parker()
-        # In a timed run: called when the run-queue is empty; True if it moved
-        # time and queued what was due (`TimeDriver.step`).
-        self._idle: Callable[[], bool] | None = None
 
     # -- boot ------------------------------------------------------------------------
 
@@ -395,10 +392,16 @@ class Kernel:
             raise VatrtError("now() needs a [timer] in the config")
         return self.time.clock.now()
 
-    async def _run(self, max_cranks: int | None, until: Callable[[], bool] | None = None) -> int:
+    async def _run(
+        self,
+        max_cranks: int | None,
+        until: Callable[[], bool] | None = None,
+        idle: Callable[[], bool] | None = None,
+    ) -> int:
         self._raise_if_panicked()
         with stop_on_sigint() as interrupt:
             run = RunState(max_cranks, until, self.crank_times, interrupt)
+            run.idle = idle
             async with self._lock:
                 try:
                     crank = self._advance(run, None, None)
@@ -421,11 +424,7 @@ class Kernel:
 
     async def _run_timed(self, max_cranks: int | None, idle: Callable[[], bool]) -> int:
         """`_run`, with `idle` asked for more work whenever the run-queue empties."""
-        self._idle = idle
-        try:
-            return await self._run(max_cranks)
-        finally:
-            self._idle = None
+        return await self._run(max_cranks, idle=idle)
 
     def _raise_if_panicked(self) -> None:
         if self._panic_error is not None:
@@ -461,7 +460,7 @@ class Kernel:
         while not (run.over() or self._panic_error is not None):
             crank = self._begin()
             if crank is None:
-                if self._idle is not None and self._idle():
+                if run.idle is not None and run.idle():
                     continue  # time moved on: what was due is queued
                 return None
             if crank.awaits or crank.vat_id is not None:
