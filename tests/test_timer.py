@@ -157,6 +157,11 @@ async def test_without_auto_advance_time_stands_still(anyio_backend, tmp_path):
         await kernel.run()
         assert kernel.now() == 0
         assert await kernel.call("sim", "log") == []
+        await kernel.call("sim", "wake_at", 0, "due now")  # due: fires without time moving
+        assert await kernel.call("sim", "log") == [["due now", 0]]
+        await kernel.run(until_time=3)
+        assert kernel.now() == 3
+        assert await kernel.call("sim", "log") == [["due now", 0]]
         kernel.audit()
 
 

@@ -127,21 +127,19 @@ class TimeDriver:
             self._slog.write({"type": "time-advance", "from": before, "to": when})
 
     def step(self, until_time: Time | None) -> bool:
-        """The run-queue is empty: move time to the next wakeup, if it may go there
-        (up to `until_time`; with auto-advance, anywhere; on the wall clock, only
-        to what is due), and poll. True when something was queued."""
+        """The run-queue is empty: poll the devices if a wakeup is due, moving
+        virtual time to the next one first if it may go there (up to `until_time`;
+        with auto-advance, anywhere). True when something was queued."""
         when = self.next_wakeup()
         if when is None:
             return False
         clock = self.clock
-        if clock.virtual:
-            if until_time is None and not self.auto_advance:
+        if when > clock.now():
+            if not clock.virtual or (until_time is None and not self.auto_advance):
                 return False
             if until_time is not None and when > until_time:
                 return False
             self._move_to(when)
-        elif when > clock.now():
-            return False
         if not self.poll():
             raise KernelPanic(f"a device asked to be woken at {when} and then queued nothing")
         return True
