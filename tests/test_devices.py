@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import vatrt
-from vatrt.errors import AuditError, RejectedError
+from vatrt.errors import AuditError, BundleError, RejectedError
 from vatrt.testing import make_config
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
@@ -267,3 +267,17 @@ async def test_giving_a_device_a_promise_is_an_illegal_syscall(anyio_backend, tm
             await kernel.call("user", "give_a_promise", node)
         assert "user" not in kernel.vat_names()
         kernel.audit()
+
+
+async def test_a_device_bundle_without_build_device_fails_the_boot_naming_it(
+    anyio_backend, tmp_path
+):
+    config = config_with_device(tmp_path)
+    (tmp_path / "counter_device.py").write_text("def build_root_object(*args):\n    pass\n")
+    with pytest.raises(BundleError, match=r"device 'counter'.*does not define build_device\(\)"):
+        async with vatrt.open_kernel(config):
+            pass
+    config["devices"]["counter"]["bundle"] = "missing.py"
+    with pytest.raises(BundleError, match=r"device 'counter': cannot read bundle .*missing\.py"):
+        async with vatrt.open_kernel(config):
+            pass
