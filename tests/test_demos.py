@@ -83,3 +83,22 @@ async def test_the_payments_demo_on_two_hosts_prints_what_it_prints_on_one_machi
     assert {host for _, host in where_here} == {None}
     assert dict(where_there)["bank"] == "left"
     assert {host for name, host in where_there if name.startswith("client")} == {"left", "right"}
+
+
+async def test_the_auction_economy_sells_every_day_and_conserves_money(anyio_backend):
+    async with vatrt.open_kernel(BUNDLES / "auction.toml") as kernel:
+        await kernel.run()
+        result = kernel.kp_resolution(kernel.bootstrap_kpid)
+        assert result["money_conserved"] is True
+        assert result["money_in_circulation"] == result["money_at_start"] == 4 * 500
+        assert result["market_closed"] == "day 5 23:00"
+        assert kernel.now() == 4 * 86_400 + 23 * 3_600  # auto-advance stopped at the last wakeup
+        sales = result["sales"]
+        assert [sale[1] for sale in sales] == [
+            f"d{d}-lot{k}" for d in range(1, 6) for k in (1, 2, 3)
+        ]
+        assert {sale[0][-5:] for sale in sales} == {"14:00"}  # every lot closed at its deadline
+        assert sum(price for *_, price in sales) == result["balances"]["estate"]
+        late = sum(b["late"] for b in result["bidders"].values())
+        assert late == result["late_bids"] > 0  # bids at the deadline lost the tie to the close
+        kernel.audit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -14,6 +14,7 @@ import attrs
 
 from ._kernel.config_identity import check_booted_from, config_identity
 from ._kernel.kernel import Kernel
+from ._liveslots.bundle import load_bundle_function
 from ._store.kvstore import KVStore
 from ._store.memory import MemoryKVStore
 from ._store.sqlite import SQLiteKVStore
@@ -77,6 +78,11 @@ def _host_hub(cfg: KernelConfig) -> HostHub | None:
         tls_ca=tls_ca,
         host_timeout_s=link.host_timeout_s,
     )
+
+
+def _load_device(source: str, filename: str, module_name: str) -> Callable[..., Any]:
+    """A device bundle's ``build_device``, loaded as fresh modules (devices.LoadDevice)."""
+    return load_bundle_function(source, filename, module_name, "build_device")
 
 
 def _check_slog(slog: str | Path | IO[bytes] | None) -> Path | None:
@@ -144,6 +150,7 @@ async def open_kernel(
     slog: str | Path | IO[bytes] | None = None,
     worker: str | None = None,
     check_config: bool = True,
+    endowments: dict[str, Any] | None = None,
 ) -> AsyncIterator[Kernel]:
     """Boot (or reopen) a kernel; its vats' tasks live inside this context.
 
@@ -151,7 +158,9 @@ async def open_kernel(
     reopened: then the store's own vats and bundles are what runs). `config` may be
     None to reopen an existing store. `slog` is a path or a binary file that gets
     one JSON line per crank, delivery and syscall. `worker` ("local" or
-    "subprocess") overrides the config's ``default_worker``.
+    "subprocess") overrides the config's ``default_worker``. `endowments` maps a
+    device's name to what its ``build_device(tools, endowments)`` gets (its way
+    out of the kernel; docs/devices-and-time.md).
 
     A store remembers the config it was booted from: reopening it with a
     different one is a `ConfigError` naming both, unless `check_config` is
@@ -185,8 +194,15 @@ async def open_kernel(
     try:
         with _host_heap_frozen():
             async with anyio.create_task_group() as task_group:
-                kinds = WorkerKinds(default_worker, hub)
-                kernel = Kernel(kv, cfg, task_group, kinds, slog_file)
+                kernel = Kernel(
+                    kv,
+                    cfg,
+                    task_group,
+                    WorkerKinds(default_worker, hub),
+                    slog_file,
+                    endowments,
+                    _load_device,
+                )
                 if hub is not None:
                     hub.note = kernel.slog.write
                 try:

@@ -19,6 +19,8 @@ are the JSON lists transcripts have always kept, kind first::
                 ["vatstoreGet", key]  ["vatstoreSet", key, value]
                 ["vatstoreDelete", key]  ["vatstoreGetKeys", prefix]
                 ["callKernelHook", name, capdata]
+                ["callNow", device_vref, method, capdata]
+                                (its result: ["ok", capdata] | ["error", why, name])
     transcript  {"d": delivery, "s": [[syscall, result], ...]}
 
 so a store written before these records existed replays unchanged. They are
@@ -192,6 +194,15 @@ class CallKernelHook(_Record, tag="callKernelHook", frozen=True):
     args: CapData
 
 
+class CallNow(_Record, tag="callNow", frozen=True):
+    """Invoke a device node synchronously (SwingSet's ``syscall.callNow``): the
+    result comes back within the syscall, so a subprocess worker waits for it."""
+
+    target: str
+    method: str
+    args: CapData
+
+
 Syscall = (
     Send
     | Subscribe
@@ -205,6 +216,7 @@ Syscall = (
     | VatstoreDelete
     | VatstoreGetKeys
     | CallKernelHook
+    | CallNow
 )
 
 #: How a vat's syscalls reach the kernel: called during a delivery, returns the

@@ -22,8 +22,8 @@ from ._controller import open_kernel
 from ._kernel.kernel import Kernel
 from ._kernel.upgrade import UpgradeOutcome
 from ._marshal import RemoteError
-from ._vat_traceback import split_traceback, where_raised
 from ._slogtools.commands import slog
+from ._vat_traceback import split_traceback, where_raised
 from .errors import KernelPanic, StoreError, VatrtError
 
 console = Console()
@@ -79,27 +79,46 @@ def _parent_must_exist(_: click.Context, __: click.Parameter, value: Path | None
     return value
 
 
-async def _run_to_idle(kernel: Kernel, label: str, limit: int | None = None) -> int:
-    """Run until idle (or `limit` cranks ran) in chunks, with a live progress line
-    on stderr; return how many cranks ran."""
+def _time_shown(kernel: Kernel) -> str:
+    """The kernel's time for the progress line and summary ("" without [timer])."""
+    if kernel.time is None:
+        return ""
+    now = kernel.now()
+    if not kernel.time.clock.virtual:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+    days = f" ({now / 86_400:,.2f} days)" if now >= 86_400 else ""
+    return f"{now:,g}{days}"
+
+
+async def _run_to_idle(
+    kernel: Kernel, label: str, limit: int | None = None, until_time: float | None = None
+) -> int:
+    """Run until idle (or `limit` cranks ran, or time reached `until_time`) in
+    chunks, with a live progress line on stderr; return how many cranks ran."""
     total = 0
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TextColumn("{task.fields[cranks]} cranks, run-queue {task.fields[queue]}"),
+        TextColumn("{task.fields[time]}"),
         TimeElapsedColumn(),
         console=errors,
         transient=True,
     )
     with progress:
-        task = progress.add_task(label, cranks=0, queue=kernel.stats().run_queue_length)
+        shown = _time_shown(kernel)
+        task = progress.add_task(
+            label, cranks=0, queue=kernel.stats().run_queue_length, time=shown and f"time {shown}"
+        )
         while True:
             chunk = CHUNK if limit is None else min(CHUNK, limit - total)
             if chunk <= 0:
                 return total
-            ran = await kernel.run(max_cranks=chunk)
+            ran = await kernel.run(max_cranks=chunk, until_time=until_time)
             total += ran
-            progress.update(task, cranks=total, queue=kernel.stats().run_queue_length)
+            shown = _time_shown(kernel)
+            queue = kernel.stats().run_queue_length
+            progress.update(task, cranks=total, queue=queue, time=shown and f"time {shown}")
             if ran < chunk:
                 return total
 
@@ -154,6 +173,12 @@ def main() -> None:
     "config is refused: a stored kernel runs what it holds).",
 )
 @click.option(
+    "--until-time",
+    type=click.FloatRange(min=0),
+    metavar="T",
+    help="With [timer]: run until simulated time T, firing every wakeup on the way.",
+)
+@click.option(
     "--report",
     metavar="[VAT.]METHOD",
     help="Once idle, call METHOD on VAT's root (the bootstrap vat's without VAT.) "
@@ -180,6 +205,7 @@ def run(
     max_cranks: int | None,
     upgrade_all_at: int | None,
     resume_stored: bool,
+    until_time: float | None,
     report: str | None,
     verbose: bool,
     json_out: bool,
@@ -191,7 +217,9 @@ def run(
     2 for bad input, 3 for a kernel panic, 130 when Ctrl-C stopped it (the first
     Ctrl-C stops at the next crank boundary and commits; a second stops at once).
     --max-cranks counts every crank of this run, those before --upgrade-all-at
-    included; a run that reaches it first does not upgrade.
+    included; a run that reaches it first does not upgrade. --until-time T (a
+    config with [timer]) moves virtual time to T, firing each wakeup on the way;
+    the time is shown as the run goes and after.
     """
 
     async def main() -> int:
@@ -219,7 +247,8 @@ def run(
                         if not json_out:
                             print_upgrade_report(upgraded)
                             warn_about_lost_state(upgraded, stateless)
-                await _run_to_idle(kernel, f"running {config.name}", left())
+                until = None if until_time is None else _whole(until_time)
+                await _run_to_idle(kernel, f"running {config.name}", left(), until)
             except KeyboardInterrupt:  # the first Ctrl-C: the run stopped and committed
                 resume = None if store is None else f"vatrt run {config} --store {store}"
                 queued = kernel.stats().run_queue_length
@@ -250,7 +279,13 @@ def run(
     _run_async(backend, main, verbose)
 
 
+def _whole(value: float) -> float:
+    """1e6 rather than 1000000.0: an integral time stays an int in the kernel."""
+    return int(value) if value.is_integer() else value
+
+
 def _print_bootstrap_result(kernel: Kernel, *, idle: bool, verbose: bool = False) -> int:
+
     kpid = kernel.bootstrap_kpid
     if kpid is None:
         console.print("[dim]no bootstrap vat configured[/]")
@@ -324,6 +359,9 @@ def _print_summary(
         table.add_row("run-queue left", f"{figures['run_queue_left']:,}")
     table.add_row("deliveries this run", f"{deliveries:,}")
     table.add_row("live vats", str(figures["live_vats"]))
+    if kernel.time is not None:
+        table.add_row("kernel time", _time_shown(kernel))
+        table.add_row("time advances this run", f"{kernel.time.advances:,}")
     table.add_row("boot", f"{timing.boot_s:.2f} s")
     table.add_row("run", f"{timing.run_s:.2f} s ({backend})")
     if figures["cranks_per_s"] is not None:
@@ -427,6 +465,11 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
     summary.add_row("run-queue length", str(kernel.stats().run_queue_length))
     summary.add_row("kernel objects", str(objects))
     summary.add_row("kernel promises", str(promises))
+    devices = kernel.devices.names()
+    if devices:
+        summary.add_row("devices", ", ".join(f"{n} ({kd})" for n, kd in devices.items()))
+    if kernel.time is not None:
+        summary.add_row("kernel time", _time_shown(kernel))
     console.print(summary)
 
 

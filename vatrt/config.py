@@ -55,6 +55,8 @@ class VatConfig:
     # N vats from this table, named <table>-<index> (`vatrt._config_copies`).
     count: int | None = None
     first_index: int | None = None  # the first copy's index (0)
+    # Devices granted in `vat_powers.devices` (names under [devices], or "timer").
+    devices: list[str] = attrs.field(factory=list)
 
 
 @attrs.frozen
@@ -78,6 +80,25 @@ class HostLinkConfig:
 
 
 @attrs.frozen
+class DeviceConfig:
+    """A device: kernel-side code (``build_device(tools, endowments)``) vats call
+    synchronously with ``D(node).method()``; see docs/devices-and-time.md."""
+
+    bundle: BundlePath
+
+
+@attrs.frozen
+class TimerConfig:
+    """The shipped timer device and timer service vat, and where time comes from."""
+
+    # "virtual": the host moves time (advance_time, run(until_time=...)); "wall": real time.
+    source: str = "virtual"
+    # Virtual time: whenever the run-queue is empty, jump to the next wakeup.
+    auto_advance: bool = False
+    start: float = 0  # virtual time at the first boot
+
+
+@attrs.frozen
 class KernelConfig:
     vats: dict[str, VatConfig]
     bundles: dict[str, BundlePath] = attrs.field(factory=dict)
@@ -92,6 +113,8 @@ class KernelConfig:
     ray_address: str = "auto"  # for hosts launched by Ray: ray.init(address=...)
     # How Ray places the hosts' placement group: PACK, SPREAD, STRICT_PACK, STRICT_SPREAD.
     placement_strategy: str = "SPREAD"
+    devices: dict[str, DeviceConfig] = attrs.field(factory=dict)
+    timer: TimerConfig | None = None
     # Where relative bundle paths are resolved: the config file's folder.
     base_dir: str = "."
     # Each ``count`` table's vat names (set by `load_config`, never read from a config).
@@ -124,6 +147,15 @@ _converter.register_structure_hook(int, _strict(int))
 _converter.register_structure_hook(str, _strict(str))
 
 
+def _number(value: Any, _: type) -> float:
+    if type(value) not in (int, float):
+        raise _WrongType(float, value)
+    return value  # type: ignore[no-any-return]
+
+
+_converter.register_structure_hook(float, _number)
+
+
 def _bundle_path(value: Any, _: type) -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
@@ -135,14 +167,7 @@ def _bundle_path(value: Any, _: type) -> str:
 _converter.register_structure_hook(BundlePath, _bundle_path)
 
 
-def _number(value: Any, _: type) -> float:
-    if type(value) not in (int, float):
-        raise _WrongType(float, value)
-    return float(value)
-
-
-_converter.register_structure_hook(float, _number)
-for _cls in (VatConfig, HostConfig, HostLinkConfig):
+for _cls in (VatConfig, HostConfig, HostLinkConfig, DeviceConfig, TimerConfig):
     _converter.register_structure_hook(
         _cls, make_dict_structure_fn(_cls, _converter, _cattrs_forbid_extra_keys=True)
     )
@@ -268,6 +293,7 @@ def _check(cfg: KernelConfig, source: str) -> None:
                 "(a vat in the kernel's own process cannot be stopped)"
             )
     check_hosts(cfg, source)
+    _check_devices(cfg, source)
     if cfg.max_turns < 1 or any(
         v.max_turns is not None and v.max_turns < 1 for v in cfg.vats.values()
     ):
@@ -318,5 +344,35 @@ def check_hosts(cfg: KernelConfig, source: str) -> None:
         raise ConfigError(f"{where}: host_link needs both tls_cert and tls_key, or neither")
 
 
+def _check_devices(cfg: KernelConfig, source: str) -> None:
+    where = f"invalid config in {source}"
+    for name in cfg.devices:
+        if not VAT_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: device name {name!r} must match [A-Za-z0-9._-]{{1,199}}")
+        if name == "timer" and cfg.timer is not None:
+            raise ConfigError(f"{where}: device name 'timer' is the shipped timer's ([timer])")
+    if cfg.timer is not None:
+        if cfg.timer.source not in ("virtual", "wall"):
+            raise ConfigError(
+                f"{where}: timer.source must be 'virtual' or 'wall', not {cfg.timer.source!r}"
+            )
+        if "timer" in cfg.vats:
+            raise ConfigError(f"{where}: vat name 'timer' is the timer service's ([timer])")
+        if cfg.timer.auto_advance and cfg.timer.source != "virtual":
+            raise ConfigError(f"{where}: timer.auto_advance needs timer.source = 'virtual'")
+    known = set(cfg.devices) | ({"timer"} if cfg.timer is not None else set())
+    for name, vat in cfg.vats.items():
+        for device in vat.devices:
+            if device not in known:
+                raise ConfigError(
+                    f"{where}: vats.{name}.devices names {device!r}, which is not a device "
+                    f"(known: {', '.join(sorted(known)) or 'none'})"
+                )
+
+
 def resolve_bundle_path(cfg: KernelConfig, name: str) -> Path:
     return Path(cfg.base_dir) / cfg.bundles[name]
+
+
+def resolve_device_path(cfg: KernelConfig, name: str) -> Path:
+    return Path(cfg.base_dir) / cfg.devices[name].bundle

@@ -3,6 +3,8 @@
 This is the only vatrt module a bundle may import.
 """
 
+from ._liveslots.devices import D as D
+from ._liveslots.devices import DeviceNode as DeviceNode
 from ._liveslots.durable import durable_kind as durable_kind
 from ._liveslots.far import E as E
 from ._liveslots.far import Far as Far
@@ -14,6 +16,8 @@ from ._marshal import RemoteError as RemoteError
 
 __all__ = [
     "RETAIN",
+    "D",
+    "DeviceNode",
     "E",
     "Far",
     "Presence",

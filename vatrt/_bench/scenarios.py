@@ -319,7 +319,19 @@ def scenarios(quick: bool, workers: tuple[str, ...] = ("local",)) -> dict[str, S
 
         return run
 
-    extra: dict[str, Scenario] = {}
+    async def timer(_: bool) -> list[Result]:
+        from .timer_scenarios import wakeups
+
+        return against_local(
+            [
+                tag(r, f"{store}-{r.detail['shape']}", worker)
+                for store in (False, True)
+                for worker in workers
+                for r in await wakeups(n // 5 if quick else n, store=store, worker=worker)
+            ]
+        )
+
+    extra: dict[str, Scenario] = {"wakeups": timer}
     if "subprocess" in workers:
 
         async def starts(_: bool) -> list[Result]:

@@ -54,7 +54,17 @@ class RunState:
     the run is over or an event needs an await (then it wakes the kernel's task).
     """
 
-    __slots__ = ("crank", "error", "interrupt", "max_cranks", "next", "ran", "times", "until")
+    __slots__ = (
+        "crank",
+        "error",
+        "idle",
+        "interrupt",
+        "max_cranks",
+        "next",
+        "ran",
+        "times",
+        "until",
+    )
 
     def __init__(
         self,
@@ -71,6 +81,9 @@ class RunState:
         self.crank: CrankInFlight | None = None  # handed over with its delivery, not yet run
         self.next: CrankInFlight | None = None  # begun, and needs the kernel's task
         self.error: BaseException | None = None  # raised in a vat's task, for the kernel's
+        # A timed run: asked when the run-queue is empty; True if it moved time
+        # and queued what was due (`timer.TimeDriver.step`).
+        self.idle: Callable[[], bool] | None = None
 
     def passing(self, crank: CrankInFlight) -> None:
         """The kernel's task hands the baton out with `crank`."""

@@ -57,6 +57,8 @@ from ..errors import (
 )
 from . import host_checks
 from .crank import CrankInFlight, Rollback, RunState
+from .device_boot import TIMER, add_devices, timer_vat_path
+from .devices import Devices, LoadDevice
 from .gc_actions import take_gc_action
 from .interrupts import stop_on_sigint
 from .lifecycle import add_vat, terminate_vat
@@ -70,6 +72,7 @@ from .state.keeper import KernelKeeper
 from .state.refcounts import event_krefs, message_krefs
 from .state.schema import SCHEMA_VERSION
 from .syscalls import SyscallHandler
+from .timer import Clock, Time, TimeDriver, timer_settings
 from .upgrade import UpgradeOutcome, Upgrades
 from .vat_admin_hooks import VatAdminHooks
 from .vat_console import VatConsole
@@ -118,6 +121,8 @@ class Kernel:
         task_group: TaskGroup,
         worker_factory: WorkerFactory,
         slog: IO[bytes] | None = None,
+        endowments: dict[str, Any] | None = None,
+        load_device: LoadDevice | None = None,
     ) -> None:
         self.kv = kv
         self.config = config
@@ -167,7 +172,22 @@ class Kernel:
             default_worker=config.default_worker or "local",
             hosts=frozenset(config.hosts),
         )
-        self.syscalls = SyscallHandler(keeper, ops, self.hooks.call)
+        self.devices = Devices(keeper, self.bundles.get, load_device)
+        self.syscalls = SyscallHandler(keeper, ops, self.hooks.call, self.devices.call_now)
+        self._endowments = dict(endowments or {})
+        # Time (docs/devices-and-time.md): only a config with [timer] has a clock.
+        self.time: TimeDriver | None = None
+        timer = timer_settings(kv, config.timer)
+        if timer is not None:
+            clock = Clock(kv, timer.source, timer.start)
+            self._endowments.setdefault(TIMER, {"clock": clock})
+            self.time = TimeDriver(
+                clock,
+                self.devices.roots,
+                self._run_timed,
+                self.slog,
+                auto_advance=timer.auto_advance,
+            )
         self.deliveries = 0
         # When a list, every crank's duration (seconds) is appended: `vatrt bench`.
         self.crank_times: list[float] | None = None
@@ -184,6 +204,7 @@ class Kernel:
         keeper = self.keeper
         if keeper.is_initialized():
             migrate(keeper, self.commit)
+            self.devices.start_all(self._endowments)
             with stop_on_sigint() as interrupt:  # a Ctrl-C lands between deliveries
                 self.console.replaying = True
                 try:
@@ -207,6 +228,8 @@ class Kernel:
         keeper.set_schema_version(SCHEMA_VERSION)
         for name, bundle_id in bundle_ids.items():
             self.bundles.name(name, bundle_id)
+        device_krefs = add_devices(cfg, self.bundles, self.devices)
+        self.devices.start_all(self._endowments)
         admin_options = {
             "name": "vat_admin",
             "critical": True,
@@ -222,14 +245,23 @@ class Kernel:
                 "reapInterval": vat.reap_interval or cfg.reap_interval,
                 "dynamic": False,
                 "vatAdmin": vat.vat_admin,
+                **({"devices": vat.devices} if vat.devices else {}),
             }
             add_vat(keeper, name, bundle_ids[vat.bundle], options, parameters[name])
+        if cfg.timer is not None:
+            timer_options = {"name": TIMER, "critical": False, "reapInterval": cfg.reap_interval}
+            device = {"device": KernelRef(device_krefs[TIMER], "TimerDevice")}
+            timer_parameters = encode(device, _kernel_ref_slot)
+            timer_bundle = self.bundles.install_file(timer_vat_path())
+            timer_options["dynamic"] = False
+            add_vat(keeper, TIMER, timer_bundle, timer_options, timer_parameters)
         if cfg.bootstrap is not None:
             roots = {
                 name: KernelRef(keeper.vat(self.vat_id(name)).root(), name)
-                for name in ["vat_admin", *cfg.vats]
+                for name in keeper.vat_names()
             }
-            kpid = self.queue_to_vat_root(cfg.bootstrap, "bootstrap", [roots, {}])
+            devices = {name: KernelRef(kd, name) for name, kd in device_krefs.items()}
+            kpid = self.queue_to_vat_root(cfg.bootstrap, "bootstrap", [roots, devices])
             keeper.set_bootstrap_result(kpid)
         keeper.mark_initialized()
         await self._start_static_vats()
@@ -266,11 +298,17 @@ class Kernel:
     def _powers_for(self, vat_id: str) -> CapData:
         """The capdata of the powers a vat's config grants (vat-admin), in its vrefs."""
         vat = self.keeper.vat(vat_id)
-        if not vat.options().get("vatAdmin"):
+        options = vat.options()
+        powers: dict[str, Any] = {}
+        if options.get("vatAdmin"):
+            admin_root = self.keeper.vat(self.vat_id("vat_admin")).root()
+            powers["vat_admin"] = KernelRef(admin_root, "VatAdmin")
+        if options.get("devices"):
+            nodes = self.devices.names()
+            powers["devices"] = {n: KernelRef(nodes[n], n) for n in options["devices"]}
+        if not powers:
             return data_capdata({})
-        admin_root = self.keeper.vat(self.vat_id("vat_admin")).root()
-        granted = encode({"vat_admin": KernelRef(admin_root, "VatAdmin")}, _kernel_ref_slot)
-        return vat.clist.capdata_to_vat(granted)
+        return vat.clist.capdata_to_vat(encode(powers, _kernel_ref_slot))
 
     async def _start_worker(self, vat_id: str, incarnation: int, bundle_id: str) -> Worker:
         """Make and start a worker for one incarnation of a vat (`BundleError` if the
@@ -334,18 +372,51 @@ class Kernel:
 
     # -- the crank loop -----------------------------------------------------------------
 
-    async def run(self, max_cranks: int | None = None) -> int:
+    async def run(self, max_cranks: int | None = None, *, until_time: Time | None = None) -> int:
         """Run cranks until the run-queue is empty, or until `max_cranks` ran;
         return how many ran. `max_cranks` is None (until idle) or an int >= 0: 0
         runs none (a `TypeError` for anything else, a bool included; a
-        `ValueError` below 0)."""
-        self._check_open("run")
-        return await self._run(host_checks.check_max_cranks(max_cranks))
+        `ValueError` below 0).
 
-    async def _run(self, max_cranks: int | None, until: Callable[[], bool] | None = None) -> int:
+        With a ``[timer]``: `until_time` moves time up to it, firing each wakeup on
+        the way in order (docs/devices-and-time.md); auto-advance does so with no
+        bound."""
+        self._check_open("run")
+        max_cranks = host_checks.check_max_cranks(max_cranks)
+        if self.time is None:
+            if until_time is not None:
+                raise VatrtError("run(until_time=...) needs a [timer] in the config")
+            return await self._run(max_cranks)
+        if until_time is not None:
+            until_time = _check_time(until_time, "until_time")
+        return await self.time.run(max_cranks, until_time)
+
+    async def advance_time(self, dt: Time) -> int:
+        """Move virtual time `dt` on, running every wakeup due on the way (in time
+        order), as ``run(until_time=now() + dt)``; returns the cranks run."""
+        self._check_open("advance_time")
+        if self.time is None or not self.time.clock.virtual:
+            raise VatrtError("advance_time() needs [timer] source = 'virtual' in the config")
+        dt = _check_time(dt, "dt")
+        return await self.run(until_time=self.time.clock.now() + dt)
+
+    def now(self) -> Time:
+        """The kernel's time (virtual, or the wall clock); a `VatrtError` without [timer]."""
+        self._check_open("now")
+        if self.time is None:
+            raise VatrtError("now() needs a [timer] in the config")
+        return self.time.clock.now()
+
+    async def _run(
+        self,
+        max_cranks: int | None,
+        until: Callable[[], bool] | None = None,
+        idle: Callable[[], bool] | None = None,
+    ) -> int:
         self._raise_if_panicked()
         with stop_on_sigint() as interrupt:
             run = RunState(max_cranks, until, self.crank_times, interrupt)
+            run.idle = idle
             async with self._lock:
                 try:
                     crank = self._advance(run, None, None)
@@ -365,6 +436,10 @@ class Kernel:
             raise KeyboardInterrupt("Ctrl-C: the kernel stopped at a crank boundary")
         self._raise_if_panicked()
         return run.ran
+
+    async def _run_timed(self, max_cranks: int | None, idle: Callable[[], bool]) -> int:
+        """`_run`, with `idle` asked for more work whenever the run-queue empties."""
+        return await self._run(max_cranks, idle=idle)
 
     def _raise_if_panicked(self) -> None:
         if self._panic_error is not None:
@@ -400,6 +475,8 @@ class Kernel:
         while not (run.over() or self._panic_error is not None):
             crank = self._begin()
             if crank is None:
+                if run.idle is not None and run.idle():
+                    continue  # time moved on: what was due is queued
                 return None
             if crank.awaits or crank.vat_id is not None:
                 return crank
@@ -774,6 +851,8 @@ class Kernel:
     def _host_marshal(self, value: Any, path: str) -> CapData:
         def to_slot(x: Any) -> tuple[str, str] | None:
             if type(x) is KernelRef:
+                if x.kref[:2] == "kd" and self.devices.is_live(x.kref):
+                    return x.kref, x.iface
                 if self.keeper.record(x.kref) is None:
                     raise VatrtError(f"{x.kref} in {path} no longer exists in this kernel")
                 return x.kref, x.iface
@@ -965,6 +1044,9 @@ class Kernel:
                 want[0] == 0 and not is_object(kref)
             ):
                 problems.append(f"{kref} is unreferenced but was never collected")
+        for kd in sorted(self.refcounts.device_refs_seen, key=_kref_order):
+            if not self.devices.is_live(kd):
+                problems.append(f"{kd} is held but names no live device")
         if problems:
             raise AuditError(problems)
 
@@ -1012,6 +1094,14 @@ class Kernel:
 
 def _kernel_ref_slot(x: Any) -> tuple[str, str] | None:
     return (x.kref, x.iface) if type(x) is KernelRef else None
+
+
+def _check_time(value: Any, what: str) -> Time:
+    if type(value) not in (int, float) or value != value or value in (float("inf"), float("-inf")):
+        raise VatrtError(f"{what} must be a finite int or float, not {value!r}")
+    if value < 0:
+        raise VatrtError(f"{what} must be >= 0, not {value!r}")
+    return value  # type: ignore[no-any-return]
 
 
 def _kref_order(kref: str) -> tuple[str, int]:

@@ -62,7 +62,10 @@ def end_incarnation(
     clist = keeper.vat(vat_id).clist
     kept_imports = []
     for kref, entry in clist.entries():
-        if not is_object(kref):
+        if kref[1] == "d":  # a device node: kept across upgrades, no count to release
+            if terminating:
+                clist.delete(kref)
+        elif not is_object(kref):
             if keeper.decider_of(kref) == vat_id:
                 ops.resolve(kref, True, reason, vat_id)
             clist.delete(kref)

@@ -12,6 +12,9 @@ from .state.schema import loads
 from .state.vat_keeper import KeyHolder
 
 VAT_TERMINATED = error_capdata("vat terminated", "VatTerminated")
+# A send whose target is (or was resolved to) a device node: devices are called
+# with D(node).method() (``callNow``), never sent to.
+NOT_SENDABLE = error_capdata("a device node cannot be sent to: call it with D()", "TypeError")
 
 
 class Promises:
@@ -48,6 +51,8 @@ class Promises:
         kref = target
         seen: list[str] = []
         while True:
+            if kref[1] == "d":
+                return ("reject", NOT_SENDABLE)
             if is_object(kref):
                 owner = keeper.owner_of(kref)
                 if owner is None or not self.has_worker(owner):
@@ -89,7 +94,7 @@ class Promises:
                 return kpid, state, keeper.promise_data(kpid) if state == "rejected" else None
             data = keeper.promise_data(kpid)
             forwarded = sole_slot(data)
-            if forwarded is None or is_object(forwarded):
+            if forwarded is None or forwarded[1] != "p":
                 return kpid, state, data
             if forwarded in seen:
                 return kpid, "rejected", forwarding_cycle(seen, forwarded)

@@ -30,6 +30,7 @@ from typing import Any
 from .._marshal import CapData
 from .._protocol import (
     CallKernelHook,
+    CallNow,
     DropImports,
     Exit,
     Resolve,
@@ -65,6 +66,7 @@ class SyscallHandler:
         keeper: KernelKeeper,
         ops: KernelOps,
         call_kernel_hook: Callable[[str, str, CapData], list[Any]],
+        call_device: Callable[[str, CallNow], list[Any]] | None = None,
     ) -> None:
         self.keeper = keeper
         self.ops = ops
@@ -84,6 +86,8 @@ class SyscallHandler:
             VatstoreGetKeys: self._vatstore_get_keys,
             CallKernelHook: self._call_kernel_hook,
         }
+        if call_device is not None:
+            self._table[CallNow] = call_device  # devices.Devices.call_now
         # The syscalls of the delivery under way and their results, when its
         # transcript is kept.
         self.recording: list[tuple[Syscall, Any]] | None = None

@@ -115,6 +115,14 @@ def _load_package(modules: dict[str, str], filename: str, module_name: str) -> t
 
 def load_build_root_object(source: str, filename: str, module_name: str) -> Callable[..., Any]:
     """Load a bundle's text as new modules and return its `build_root_object`."""
+    return load_bundle_function(source, filename, module_name, "build_root_object")
+
+
+def load_bundle_function(
+    source: str, filename: str, module_name: str, function: str
+) -> Callable[..., Any]:
+    """Load a bundle's text as new modules and return the function it must define
+    (``build_root_object`` for a vat, ``build_device`` for a device)."""
     modules = decode_package(source)
     if modules is not None:
         module = _load_package(modules, filename, module_name)
@@ -132,7 +140,7 @@ def load_build_root_object(source: str, filename: str, module_name: str) -> Call
             if isinstance(exc, ModuleNotFoundError):
                 why += _single_file_imports(exc.name)
             raise BundleLoadError(why) from None
-    build = module.__dict__.get("build_root_object")
+    build = module.__dict__.get(function)
     if not callable(build):
-        raise BundleLoadError(f"bundle {filename} does not define build_root_object()")
+        raise BundleLoadError(f"bundle {filename} does not define {function}()")
     return build  # type: ignore[no-any-return]

@@ -104,8 +104,13 @@ class DurableStore:
     def write_value(self, key: str, value: Any, where: str) -> None:
         capdata = self._marshal(value, where)
         for vref in capdata["slots"]:
-            # imports, durable instances, and the root (which keeps its kref)
-            if not (vref.startswith("o-") or vref.startswith("o+d") or vref == ROOT_VREF):
+            # imports, durable instances, the root (which keeps its kref), device nodes
+            if not (
+                vref.startswith("o-")
+                or vref.startswith("o+d")
+                or vref == ROOT_VREF
+                or vref.startswith("d-")
+            ):
                 raise TypeError(
                     f"{where} can hold only data, presences and durable objects: "
                     f"{_describe_slot(vref)} would not survive an upgrade"

@@ -32,6 +32,7 @@ from .._protocol import (
     Answer,
     BringOutYourDead,
     CallKernelHook,
+    CallNow,
     Delivery,
     DropExports,
     DropImports,
@@ -52,6 +53,7 @@ from .._protocol import (
 from .._refs import ROOT_VREF
 from .._suggest import did_you_mean
 from .._vat_traceback import vat_traceback
+from .devices import DeviceNode
 from .durable import VREF_ATTR, DurableStore
 from .far import Presence, current, far_iface
 from .promises import (
@@ -120,6 +122,11 @@ class VatPowers:
         """Privileged vats only (vat-admin): ask the kernel directly, synchronously."""
         return self._ls.call_kernel_hook(name, list(args))
 
+    @property
+    def devices(self) -> dict[str, Any]:
+        """The device nodes the config grants this vat (``devices = ["timer"]``), by name."""
+        return dict(self._granted.get("devices") or {})
+
 
 class LiveSlots:
     """One incarnation of one vat, as seen from inside it."""
@@ -152,6 +159,8 @@ class LiveSlots:
         # Imports durable state stopped referring to while no presence was alive.
         self._released_imports: set[str] = set()
         self._promises: dict[str, VatPromise] = {}
+        # Device nodes seen: held for good (devices do no GC).
+        self._devices: dict[str, DeviceNode] = {}
         # While a notify is unmarshalled: its batch, vpid -> promise (None: new here).
         self._notified: dict[str, VatPromise | None] | None = None
         self._next_export = 1
@@ -362,6 +371,8 @@ class LiveSlots:
         """An eventual send from vat code (``E(target).method(*args, **kwargs)``)."""
         if type(target) is Presence:
             return self._send_to_kernel(target.vref, method, args, want_result, result, kwargs)
+        if type(target) is DeviceNode:
+            raise TypeError(f"cannot send {method!r} to {target!r}: call a device with D()")
         if type(target) is VatPromise:
             if target.settled:
                 if target.rejected:
@@ -450,6 +461,16 @@ class LiveSlots:
             raise RemoteError(answer[1], name=answer[2] if len(answer) > 2 else "Error")
         return self.unmarshal(answer[1])
 
+    def call_now(self, node: DeviceNode, method: str, args: list[Any]) -> Any:
+        """``D(node).method(*args)``: the device's answer, unmarshalled."""
+        if type(method) is not str:
+            raise TypeError(f"method name must be a str, not {type(method).__name__}")
+        args_capdata = self.marshal(args, f"{method}() arguments")
+        answer = self.syscall(CallNow(node.vref, method, args_capdata))
+        if answer[0] == "error":
+            raise RemoteError(answer[1], name=answer[2] if len(answer) > 2 else "Error")
+        return self.unmarshal(answer[1])
+
     def exit(self, failure: bool, value: Any) -> None:
         if self.exited:
             return
@@ -472,7 +493,7 @@ class LiveSlots:
         What cannot be stored gets a slot of its kind (``p``, ``o+``), which the
         store refuses with a message naming it."""
         t = type(value)
-        if t is Presence:
+        if t is Presence or t is DeviceNode:
             return value.vref, value.iface
         if t is VatPromise:
             return "p", ""
@@ -486,7 +507,7 @@ class LiveSlots:
 
     def _to_slot(self, value: Any) -> tuple[str, str] | None:
         t = type(value)
-        if t is Presence:
+        if t is Presence or t is DeviceNode:
             return value.vref, value.iface
         if t is VatPromise:
             return self._promise_vref(value), ""
@@ -539,6 +560,11 @@ class LiveSlots:
             return presence
         if kind == "o+":
             return self._export_of(vref)
+        if kind == "d-":
+            node = self._devices.get(vref)
+            if node is None:
+                node = self._devices[vref] = DeviceNode(vref, iface)
+            return node
         promise = self._promises.get(vref)
         if promise is None:
             notified = self._notified

@@ -5,7 +5,8 @@ Entries come in pairs, ``vN.c.<kref> = "<flag> <vref>"`` and
 reach the object (``R``) or only recognize it (``_``, after ``dropImports``); an
 import entry holds a count on its kref. For an export the flag says whether the
 kernel still reaches it; the owner's export holds no count. A promise entry holds
-one count on its kpid.
+one count on its kpid. A device node's entry (``kdN`` / ``d-N``) holds none:
+devices do no GC.
 
 Translation is where vats' mistakes become fatal: a vat naming an import or
 promise it does not have, or an import it already dropped, gets `IllegalSyscall`.
@@ -21,6 +22,10 @@ from ..._refs import is_object
 
 if TYPE_CHECKING:
     from .keeper import KernelKeeper
+
+
+# A kref's kind -> the vref kind a vat imports it as (``kd``: a device node, ``d-N``).
+_IMPORT_KIND = {"o": "o", "p": "p", "d": "d"}
 
 
 class IllegalSyscall(Exception):
@@ -105,7 +110,7 @@ class CList:
                     self.refcounts.incref(kref, reachable=True)
                     self.refcounts.decref(kref, reachable=False)  # same entry, now reachable
             return entry[2:]
-        vref = self._allocate_import_vref("o" if is_object(kref) else "p")
+        vref = self._allocate_import_vref(_IMPORT_KIND[kref[1]])
         self.add(kref, vref, counted=True)
         return vref
 

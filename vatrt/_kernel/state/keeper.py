@@ -27,6 +27,7 @@ from typing import Any
 from ..._marshal import CapData
 from ..._refs import is_object
 from ..._store.kvstore import KVStore
+from .device_keeper import device_held_krefs
 from .records import GCAction, ObjectRecord, PromiseRecord
 from .refcounts import RefCounts
 from .schema import dumps, loads
@@ -636,6 +637,10 @@ class KernelKeeper:
             self.set_gc_actions([*self.gc_actions(), *actions])
 
     # -- the recount's view ------------------------------------------------------------
+
+    def device_held_krefs(self) -> list[str]:
+        """Every object a device's c-list imports (devices hold them for good)."""
+        return device_held_krefs(self.kv)
 
     def stored_krefs(self) -> list[str]:
         """Every object and promise the store has a record of (after a `flush`)."""

@@ -18,7 +18,9 @@ nothing):
   (`_collect_cycle`). SwingSet keeps such a cycle for good.
 
 `recount` computes every count from scratch (c-lists, run-queue, promise queues
-and resolutions, retained vatParameters, vat roots, host pins) for `audit()`.
+and resolutions, retained vatParameters, vat roots, host pins, devices' c-lists)
+for `audit()`. Device nodes (``kdN``) have no count: devices do no GC (as in
+SwingSet); an object a device imports is held by it for good.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ class RefCounts:
     def __init__(self, keeper: KernelKeeper) -> None:
         self.keeper = keeper
         self.maybe_free: set[str] = set()
+        # Every device node (kdN) the last `recount` met, for `audit` to check.
+        self.device_refs_seen: set[str] = set()
 
     def get(self, kref: str) -> tuple[int, int]:
         record = self.keeper.record(kref)
@@ -70,6 +74,8 @@ class RefCounts:
         return record.refcount, record.refcount
 
     def incref(self, kref: str, reachable: bool = True) -> None:
+        if kref[1] == "d":
+            return  # a device node: devices do no GC, nothing counts it
         record = self.keeper.touch(kref)
         if kref[1] == "o":
             if reachable:
@@ -79,6 +85,8 @@ class RefCounts:
             record.refcount += 1
 
     def decref(self, kref: str, reachable: bool = True) -> None:
+        if kref[1] == "d":
+            return
         record = self.keeper.touch(kref)
         if kref[1] == "o":
             if reachable:
@@ -203,7 +211,12 @@ class RefCounts:
         reach: Counter[str] = Counter()
         recog: Counter[str] = Counter()
 
+        device_refs = self.device_refs_seen = set()
+
         def hold(kref: str, reachable: bool = True) -> None:
+            if kref[1] == "d":
+                device_refs.add(kref)  # counted by no one: `audit` checks it names a device
+                return
             recog[kref] += 1
             if reachable:
                 reach[kref] += 1
@@ -220,6 +233,8 @@ class RefCounts:
             if params is not None:
                 for kref in params["slots"]:
                     hold(kref)
+        for kref in keeper.device_held_krefs():
+            hold(kref)
         callbacks = keeper.vat_admin_callbacks()
         if callbacks is not None:
             hold(callbacks)

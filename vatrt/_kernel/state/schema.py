@@ -16,7 +16,7 @@ Key schema (every key the kernel writes; values are strings)::
     vat.nextID = N                      next vat id (vN)
     vat.names = JSON [name, ...]        live vats, in creation order
     vat.name.<name> = vN
-    vN.options = JSON {name, critical, reapInterval, dynamic, privileged,
+    vN.options = JSON {name, critical, reapInterval, dynamic, privileged, devices?,
                        worker?, limits?, restart?}
     vN.source = b1-<sha256>             the bundle this incarnation runs
     vN.incarnation = N                  0 at creation, +1 per upgrade
@@ -49,11 +49,31 @@ Key schema (every key the kernel writes; values are strings)::
                                         so N may be negative)
     gcActions = JSON ["vN dropExport koN" | "vN retireExport koN" | "vN retireImport koN", ...]
                                         (typed as `GCAction` in memory; sorted)
+    device.nextID = N                   next device id (dN)
+    device.names = JSON [name, ...]     devices, in config order (the timer's last)
+    device.name.<name> = dN
+    dN.options = JSON {name}
+    dN.source = b1-<sha256>             the device's bundle (build_device)
+    dN.deviceState = JSON capdata       what the device keeps (`DeviceTools.set_state`),
+                                        in its own refs; the timer's: {when, handler}
+    dN.c.<kref> = <dref>, dN.c.<dref> = <kref>   device c-list: d+N its nodes (d+0 the
+                                        root) as kdN, o-N vat objects it imports (one
+                                        count each, for good: devices do no GC)
+    dN.o.nextID = N                     next import ref o-N of the device
+    kd.nextID = N                       next device node kref (kdN)
+    kdN.owner = dN                      device nodes have no refCount
+    vN.c.kdN = "R d-N", vN.c.d-N = kdN  a vat's device node import (no count)
+    kernel.timerConfig = JSON {source, auto_advance, start}   the [timer] in force
+    kernel.time = JSON number           virtual time ([timer] source = "virtual"); absent
+                                        until time first moves (then it is [timer] start)
+
     bundle.<id> = JSON {filename, source}
     namedBundle.<name> = bundle id      config bundles by name
     host.pin.<kpid> = "1"               a promise the host holds (one count)
 
-Who writes what: `keeper.KernelKeeper` owns the kernel-wide keys, the object
+Who writes what: `device_keeper.DeviceKeeper` owns the ``device.*``, ``dN.*``
+and ``kdN.*`` keys, and `timer.Clock` ``kernel.time``;
+`keeper.KernelKeeper` owns the other kernel-wide keys, the object
 and promise records, the run-queue and ``gcActions``; `vat_keeper.VatKeeper`
 owns every ``vN.*`` key of one vat (its c-list through `clist.CList`). No other
 module writes a key.
