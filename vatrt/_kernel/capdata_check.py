@@ -15,9 +15,10 @@ the sender's own marshalling makes (`MAX_DEPTH`, so the kernel can still wrap an
 exit's info in a notice to vat-admin).
 
 This is the syscall path, so it is cheap where it can be: a body with neither
-``@qclass`` nor a ``\\u`` escape (which could spell one) and fewer brackets than
-the depth limit is only parsed (orjson) and its top looked at; the others are
-walked once, as `decode` would.
+``@qclass`` nor a ``\\u`` escape (which could spell one) is only parsed (orjson),
+its depth counted a level at a time in C (`vatrt._plain.nests_within`, unless it
+has fewer brackets than the limit) and its top looked at; the others are walked
+once, as `decode` would.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import orjson
 
 from .._marshal import MAX_DEPTH
+from .._plain import may_hold_qclass, nests_within
 
 _QCLASS = "@qclass"
 _NESTED = (list, dict)
@@ -68,7 +70,9 @@ def check_capdata(capdata: Any, max_depth: int = MAX_DEPTH) -> Any:
         tree = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise ValueError(f"capdata body is not JSON: {e}") from None
-    if _QCLASS not in body and "\\u" not in body and _brackets(body) <= max_depth:
+    if not may_hold_qclass(body) and (
+        _brackets(body) <= max_depth or nests_within(tree, max_depth)
+    ):
         if slots:
             raise ValueError("capdata slot 0 is not referred to by its body")
         return tree
