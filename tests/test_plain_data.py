@@ -133,7 +133,17 @@ def test_a_big_plain_body_is_checked_by_the_kernel_without_a_walk(monkeypatch):
     assert check_capdata(capdata) == value
 
 
-def test_depth_counts_empty_containers_and_dict_values():
-    assert nests_within({"a": [[]]}, 3)
-    assert not nests_within({"a": [[]]}, 2)
-    assert nests_within("text", 0)
+@pytest.mark.parametrize(
+    ("body", "depth"),
+    [
+        ('{"a":[[]]}', 3),
+        ('[1,{"a":"]]]]","b":"[[[["},[true,null,-1.5e3]]', 2),
+        ('["\\\\",["\\"[",{"k":["]"]}]]', 4),
+        ('"[[[["', 0),
+        ("[" * 70 + "]" * 70, 70),
+    ],
+)
+def test_the_depth_of_a_body_counts_containers_whatever_its_strings_hold(body, depth):
+    tree = orjson.loads(body)
+    assert nests_within(tree, depth)
+    assert depth == 0 or not nests_within(tree, depth - 1)

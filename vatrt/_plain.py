@@ -57,29 +57,25 @@ def plain_body(value: Any, max_depth: int) -> str | None:
     if type(value) not in _PLAIN_TYPES:
         return None
     floats = type(value) is float
-    nones = 1 if value is None else 0
-    level = [value]
-    depth = 1
+    levels = [[value]]
     while True:
-        children = _referents(*level)
+        children = _referents(*levels[-1])
         if not children:
             break
-        depth += 1
-        if depth > max_depth:
+        if len(levels) >= max_depth:
             return None  # perhaps only leaves down there, or a cycle: the walker decides
         types = set(map(type, children))
         if not types <= _PLAIN_TYPES:
             return None
         floats = floats or float in types
-        nones += children.count(None)
-        level = children
+        levels.append(children)
     try:
         body = orjson.dumps(value, option=_OPTIONS)
     except orjson.JSONEncodeError:  # an int beyond 53 bits, a lone surrogate
         return None
     if b'"@qclass"' in body:
         return None
-    if floats and b"null" in body and _count_nulls(body) != nones:
+    if floats and b"null" in body and _count_nulls(body) != sum(x.count(None) for x in levels):
         return None  # NaN or an infinity, which orjson wrote as null
     return body.decode()
 
@@ -98,7 +94,8 @@ def may_hold_qclass(body: str) -> bool:
 
 def nests_within(tree: Any, max_depth: int) -> bool:
     """Whether a parsed JSON `tree` nests at most `max_depth` containers deep (the
-    root being level 1), found a level at a time without a Python step per node."""
+    root being level 1), found a level at a time: one `gc.get_referents` call
+    per level, no Python step per node."""
     if type(tree) is not list and type(tree) is not dict:
         return True
     level = [tree]

@@ -16,9 +16,8 @@ exit's info in a notice to vat-admin).
 
 This is the syscall path, so it is cheap where it can be: a body with neither
 ``@qclass`` nor a ``\\u`` escape (which could spell one) is only parsed (orjson),
-its depth counted a level at a time in C (`vatrt._plain.nests_within`, unless it
-has fewer brackets than the limit) and its top looked at; the others are walked
-once, as `decode` would.
+its depth counted a level at a time in C (`vatrt._plain.nests_within`) and its
+top looked at; the others are walked once, as `decode` would.
 """
 
 from __future__ import annotations
@@ -70,9 +69,7 @@ def check_capdata(capdata: Any, max_depth: int = MAX_DEPTH) -> Any:
         tree = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise ValueError(f"capdata body is not JSON: {e}") from None
-    if not may_hold_qclass(body) and (
-        _brackets(body) <= max_depth or nests_within(tree, max_depth)
-    ):
+    if not may_hold_qclass(body) and nests_within(tree, max_depth):
         if slots:
             raise ValueError("capdata slot 0 is not referred to by its body")
         return tree
@@ -83,11 +80,6 @@ def check_capdata(capdata: Any, max_depth: int = MAX_DEPTH) -> Any:
         unused = min(set(range(len(slots))) - used)
         raise ValueError(f"capdata slot {unused} is not referred to by its body")
     return tree
-
-
-def _brackets(body: str) -> int:
-    """An upper bound on how deep `body` nests (brackets in strings count too)."""
-    return body.count("[") + body.count("{")
 
 
 def _walk(tree: Any, n_slots: int, used: set[int], max_depth: int) -> None:
