@@ -21,7 +21,9 @@ type-driven and does not fit an untyped object graph); orjson does the text. Who
 decides what is a slot is the caller: liveslots maps remotables, presences and
 promises to vrefs, the kernel's host side maps handles to krefs. The walker only
 asks ``to_slot(value) -> (ref, iface) | None`` and, on the way back,
-``from_slot(ref, iface)``.
+``from_slot(ref, iface)``. Plain data (no slot, tuple, bytes, ``@qclass``...)
+skips the walker on both sides: orjson alone does it, checked in C-sized steps
+by `vatrt._plain`, with the walker's answer byte for byte.
 
 Anything that is not passable is a `TypeError` naming its type and where it was
 found (``args[1]['peer']``), raised at the send, not later. So is data nested
@@ -40,6 +42,7 @@ from typing import Any, TypedDict
 
 import orjson
 
+from ._plain import may_hold_qclass, nests_within, plain_body
 from ._vat_traceback import display_type, vat_traceback
 
 
@@ -149,7 +152,10 @@ def encode(value: Any, to_slot: ToSlot, path: str = "", *, max_depth: int = MAX_
     """Marshal `value`; `path` names the root in error messages (e.g. ``"args"``).
 
     Cyclic data, or data nested deeper than `max_depth`, is a `TypeError` naming
-    where it is."""
+    where it is. Plain data goes through orjson alone (`vatrt._plain`)."""
+    body = plain_body(value, max_depth)
+    if body is not None:
+        return {"body": body, "slots": []}
     slots: list[str] = []
     slot_index: dict[str, int] = {}
 
@@ -302,7 +308,13 @@ def _find_unencodable(x: Any, where: str) -> str:
 def decode(capdata: CapData, from_slot: FromSlot, *, max_depth: int = DECODE_MAX_DEPTH) -> Any:
     """Unmarshal capdata; each slot is turned into a value by `from_slot` once.
 
-    A body nested deeper than `max_depth` is a `ValueError` (never a RecursionError)."""
+    A body nested deeper than `max_depth` is a `ValueError` (never a RecursionError).
+    A body that cannot hold a ``@qclass`` record is what orjson parses."""
+    body = capdata["body"]
+    if not may_hold_qclass(body):
+        tree = orjson.loads(body)
+        if nests_within(tree, max_depth):
+            return tree
     slots = capdata["slots"]
     made: dict[int, Any] = {}
 

@@ -20,6 +20,9 @@ def build_root_object(vat_powers, vat_parameters, baggage):
     if not baggage.has("token"):
         baggage.init("token", Token((vat_parameters or {}).get("n", 0)))
 
+    class Thing:
+        pass
+
     class Peer:
         def bootstrap(self, vats, devices):
             peers.update({k: v for k, v in vats.items() if k != "vat_admin"})
@@ -60,6 +63,25 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             for i in range(n):
                 await E(admin).create_vat(bundle, name=f"made-{i}", vat_parameters={"n": i})
             return n
+
+        def take(self, value):
+            return 1
+
+        async def send_many(self, peer, n, kind, size):
+            """n messages to `peer`, one at a time: an int, a `size`-entry nested
+            dict (the same each time), or `size` new Far objects."""
+            target = peers[peer]
+            data = {f"k{j}": {"a": j, "b": [j, "x", None], "c": {"d": True}} for j in range(size)}
+            total = 0
+            for i in range(n):
+                if kind == "int":
+                    value = i
+                elif kind == "dict":
+                    value = data
+                else:
+                    value = [Far("Thing", Thing()) for _ in range(size)]
+                total += await E(target).take(value)
+            return total
 
         def token_value(self):
             return baggage.get("token").value()

@@ -338,6 +338,18 @@ def scenarios(quick: bool, workers: tuple[str, ...] = ("local",)) -> dict[str, S
             return [await child_start(10 if quick else 30)]
 
         extra["child-start"] = starts
+    from . import scale  # issue 13's scenarios, local workers only
+
+    async def idle(_: bool) -> list[Result]:
+        sizes = (10, 100) if quick else (10, 2000, 10000)
+        return await scale.idle_vats(sizes, 300 if quick else 3000)
+
+    async def big_dict(_: bool) -> list[Result]:
+        return await scale.big_dict(1000, 20 if quick else 300)
+
+    async def many_refs(_: bool) -> list[Result]:
+        return await scale.many_refs(100, 20 if quick else 300)
+
     return {
         "pingpong": both(pingpong, n),
         "burst": both(burst, 2 * n),
@@ -346,6 +358,9 @@ def scenarios(quick: bool, workers: tuple[str, ...] = ("local",)) -> dict[str, S
         "create": both(create_vats, 20 if quick else 200),
         "upgrade-all": sizes(upgrade_all, (10, 50) if quick else (10, 100, 1000)),
         "replay": sizes(replay, (200, 1000) if quick else (1000, 10000, 50000)),
+        "idle-vats": idle,
+        "big-dict": big_dict,
+        "many-refs": many_refs,
         **extra,
     }
 

@@ -15,9 +15,9 @@ the sender's own marshalling makes (`MAX_DEPTH`, so the kernel can still wrap an
 exit's info in a notice to vat-admin).
 
 This is the syscall path, so it is cheap where it can be: a body with neither
-``@qclass`` nor a ``\\u`` escape (which could spell one) and fewer brackets than
-the depth limit is only parsed (orjson) and its top looked at; the others are
-walked once, as `decode` would.
+``@qclass`` nor a ``\\u`` escape (which could spell one) is only parsed (orjson),
+its depth counted a level at a time in C (`vatrt._plain.nests_within`) and its
+top looked at; the others are walked once, as `decode` would.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from .._marshal import MAX_DEPTH
+from .._plain import may_hold_qclass, nests_within
 
 _QCLASS = "@qclass"
 _NESTED = (list, dict)
@@ -68,7 +69,7 @@ def check_capdata(capdata: Any, max_depth: int = MAX_DEPTH) -> Any:
         tree = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise ValueError(f"capdata body is not JSON: {e}") from None
-    if _QCLASS not in body and "\\u" not in body and _brackets(body) <= max_depth:
+    if not may_hold_qclass(body) and nests_within(tree, max_depth):
         if slots:
             raise ValueError("capdata slot 0 is not referred to by its body")
         return tree
@@ -79,11 +80,6 @@ def check_capdata(capdata: Any, max_depth: int = MAX_DEPTH) -> Any:
         unused = min(set(range(len(slots))) - used)
         raise ValueError(f"capdata slot {unused} is not referred to by its body")
     return tree
-
-
-def _brackets(body: str) -> int:
-    """An upper bound on how deep `body` nests (brackets in strings count too)."""
-    return body.count("[") + body.count("{")
 
 
 def _walk(tree: Any, n_slots: int, used: set[int], max_depth: int) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..._marshal import CapData
 from ..._refs import ROOT_VREF
+from ..reap_schedule import reap_interval
 from .clist import CList
 from .schema import dumps, loads
 
@@ -150,12 +151,14 @@ class VatKeeper:
     # -- deliveries ---------------------------------------------------------------------
 
     def count_down_to_reap(self) -> bool:
-        """One delivery done; True when it is time for bring-out-your-dead."""
+        """One delivery done; True when it is time for bring-out-your-dead. The
+        next countdown stretches with the kernel's size (`reap_schedule`)."""
         key = f"{self._prefix}reapCountdown"
         left = int(self.kv.get(key) or 1) - 1
         due = left <= 0
         if due:
-            left = int(self.options()["reapInterval"])
+            configured = int(self.options()["reapInterval"])
+            left = reap_interval(configured, len(self.keeper.vat_names()))
         self.kv.set(key, str(left))
         return due
 
