@@ -28,6 +28,8 @@ VAT_NAME = re.compile(r"[A-Za-z0-9._-]{1,199}")
 RESERVED_VAT_NAMES = frozenset({"vat_admin"})
 DEFAULT_REAP_INTERVAL = 1000
 DEFAULT_COMMIT_EVERY = 1000
+# Vats loaded at once in a kernel whose store keeps transcripts (the warehouse).
+DEFAULT_MAX_VATS_ONLINE = 10_000
 
 # A bundle's path, relative to the config: a str, or in a dict config a `Path`.
 BundlePath = NewType("BundlePath", str)
@@ -50,6 +52,9 @@ class VatConfig:
     max_turns: int | None = None  # None: the kernel's max_turns
     # The vat host (a key of [hosts]) this vat runs on, in a subprocess worker there.
     host: str | None = None
+    # Bounded replay (docs/vat-upgrade.md): the kernel restarts the vat (same bundle,
+    # retained vatParameters) once its transcript is this long. Durable vats only.
+    restart_every: int | None = None
 
 
 @attrs.frozen
@@ -89,6 +94,10 @@ class KernelConfig:
     placement_strategy: str = "SPREAD"
     # Where relative bundle paths are resolved: the config file's folder.
     base_dir: str = "."
+    # The vat warehouse (docs/workers.md): at most this many vats loaded at once,
+    # the one idle longest evicted and brought back by replay. None: the default
+    # (`DEFAULT_MAX_VATS_ONLINE` where transcripts are kept, no limit in memory).
+    max_vats_online: int | None = None
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
@@ -198,6 +207,8 @@ def _check(cfg: KernelConfig, source: str) -> None:
             )
         if vat.reap_interval is not None and vat.reap_interval < 1:
             raise ConfigError(f"invalid config in {source}: vats.{name}.reap_interval must be >= 1")
+        if vat.restart_every is not None and vat.restart_every < 2:
+            raise ConfigError(f"invalid config in {source}: vats.{name}.restart_every must be >= 2")
     check_worker_options(cfg.default_worker, None, f"invalid config in {source}: default_worker")
     for name, vat in cfg.vats.items():
         check_worker_options(
@@ -222,6 +233,8 @@ def _check(cfg: KernelConfig, source: str) -> None:
         raise ConfigError(
             f"invalid config in {source}: reap_interval and commit_every must be >= 1"
         )
+    if cfg.max_vats_online is not None and cfg.max_vats_online < 1:
+        raise ConfigError(f"invalid config in {source}: max_vats_online must be >= 1")
 
 
 PLACEMENT_STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")

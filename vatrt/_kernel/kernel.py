@@ -60,7 +60,7 @@ from .interrupts import stop_on_sigint
 from .lifecycle import add_vat, terminate_vat
 from .ops import Fatal, KernelOps
 from .promises import VAT_TERMINATED, Promises
-from .replay import migrate, replay_vats
+from .replay import migrate, replay_vat, replay_vats
 from .shipped import vat_admin_bundle_path
 from .slog import Slog
 from .state.bundles import BundleStore
@@ -70,6 +70,7 @@ from .state.schema import SCHEMA_VERSION
 from .syscalls import SyscallHandler
 from .upgrade import UpgradeOutcome, Upgrades
 from .vat_admin_hooks import VatAdminHooks
+from .warehouse import warehouse_limit
 from .workers import WorkerTable
 
 # What `Kernel._prepare` returns for events whose crank awaits more than a delivery.
@@ -123,7 +124,7 @@ class Kernel:
         self._worker_factory = worker_factory
         self.bundles = BundleStore(keeper, worker_factory.validate_bundle)
         self.slog = Slog(slog)
-        self.workers = WorkerTable(task_group)
+        self.workers = WorkerTable(task_group, warehouse_limit(config, kv))
         self.promises = Promises(keeper, self.workers.has)
         self._lock = anyio.Lock()
         self._panic_error: KernelPanic | None = None
@@ -181,7 +182,15 @@ class Kernel:
         if keeper.is_initialized():
             migrate(keeper, self.commit)
             with stop_on_sigint() as interrupt:  # a Ctrl-C lands between deliveries
-                await replay_vats(keeper, self._ops, self.syscalls, self._start_worker, interrupt)
+                await replay_vats(
+                    keeper,
+                    self._ops,
+                    self.syscalls,
+                    self._start_worker,
+                    interrupt,
+                    max_online=self.workers.max_online,
+                    mark_offline=self.workers.mark_offline,
+                )
             return
         cfg = self.config
         vat_admin_bundle = self.bundles.install_file(vat_admin_bundle_path())
@@ -265,6 +274,27 @@ class Kernel:
     async def _start_worker(self, vat_id: str, incarnation: int, bundle_id: str) -> Worker:
         """Make and start a worker for one incarnation of a vat (`BundleError` if the
         bundle does not load); in a crank, undone with it (`WorkerTable`)."""
+        worker = self._make_worker(vat_id, incarnation, bundle_id)
+        await self.workers.start(vat_id, worker)
+        self.slog.write(
+            {"type": "vat-start", "vatID": vat_id, "name": self.keeper.vat(vat_id).name()}
+        )
+        return worker
+
+    async def _load_offline_vat(self, vat_id: str) -> None:
+        """The warehouse brings an evicted vat back: a fresh worker for its current
+        incarnation, its transcript replayed (`WorkerTable.load`)."""
+        vat = self.keeper.vat(vat_id)
+        worker = self._make_worker(vat_id, vat.incarnation(), vat.source())
+        await self.workers.load(vat_id, worker)
+        try:
+            await replay_vat(self.keeper, self._ops, self.syscalls, vat_id, worker)
+        except BaseException:
+            self.workers.unload(vat_id)
+            raise
+        self.slog.write({"type": "vat-loaded", "vatID": vat_id})
+
+    def _make_worker(self, vat_id: str, incarnation: int, bundle_id: str) -> Worker:
         vat = self.keeper.vat(vat_id)
         source, filename = self.bundles.get(bundle_id)
         name = vat.name()
@@ -296,8 +326,6 @@ class Kernel:
                 vat.record_worker_restart(record["after"])
 
         worker = self._worker_factory.make(spec, syscall, note)
-        await self.workers.start(vat_id, worker)
-        self.slog.write({"type": "vat-start", "vatID": vat_id, "name": spec.name})
         return worker
 
     async def _start_incarnation(
@@ -339,7 +367,7 @@ class Kernel:
                     while crank is not None:
                         if crank.awaits:
                             try:
-                                outcome = await self._process_async(crank.event)
+                                outcome = await self._process_async(crank)
                             except BaseException:
                                 self._crank_failed()
                                 raise
@@ -410,9 +438,14 @@ class Kernel:
                 crank.awaits = True
             elif prepared is not None:
                 vat_id, delivery = prepared
-                crank.worker = self.workers[vat_id]
-                crank.vat_id, crank.delivery = vat_id, delivery
-                crank.recording = self._delivery_begins(vat_id, crank.worker, delivery)
+                worker = self.workers.get(vat_id)
+                if worker is None and self.workers.is_offline(vat_id):
+                    crank.awaits = True  # the warehouse loads it first: the kernel's task
+                    crank.load = vat_id, delivery
+                else:
+                    crank.worker = self.workers[vat_id]
+                    crank.vat_id, crank.delivery = vat_id, delivery
+                    crank.recording = self._delivery_begins(vat_id, crank.worker, delivery)
         except BaseException:
             self._crank_failed()
             raise
@@ -582,7 +615,12 @@ class Kernel:
             return None
         raise KernelPanic(f"unknown run-queue event {kind!r}")
 
-    async def _process_async(self, event: dict[str, Any]) -> Fatal | Rollback | None:
+    async def _process_async(self, crank: CrankInFlight) -> Fatal | Rollback | None:
+        if crank.load is not None:
+            vat_id, delivery = crank.load
+            await self._load_offline_vat(vat_id)
+            return await self._deliver(vat_id, delivery)
+        event = crank.event
         if event["type"] == "startVat":
             return await self._process_start_vat(event)
         return await self.upgrades.in_crank(event)
@@ -612,7 +650,7 @@ class Kernel:
     ) -> list[tuple[Syscall, Any]] | None:
         if self.slog.enabled:
             self.slog.write({"type": "deliver", "vatID": vat_id, "delivery": delivery})
-        recording: list[tuple[Syscall, Any]] | None = [] if self.kv.keeps_transcripts else None
+        recording: list[tuple[Syscall, Any]] | None = [] if self.kv.records_transcripts else None
         self.syscalls.begin_delivery(worker, recording)
         return recording
 
@@ -952,9 +990,18 @@ class Kernel:
         self._check_open("worker_status")
         vat_id = self.vat_id(name)
         worker = self.workers.get(vat_id)
+        if worker is None and self.workers.is_offline(vat_id):
+            restarts = self.keeper.vat(vat_id).worker_restarts()[0]
+            return WorkerStatus(self._worker_kind(vat_id), 0, restarts, online=False)
         if worker is None:
             raise VatTerminated(f"vat {name!r} has not started yet (its start is queued)")
         return worker.status()
+
+    def _worker_kind(self, vat_id: str) -> str:
+        options = self.keeper.vat(vat_id).options()
+        configured = self.config.vats.get(options["name"]) if not options.get("dynamic") else None
+        kind = options.get("worker") or (configured.worker if configured else None)
+        return str(kind or self.config.default_worker or "local")
 
     def hosts(self) -> list[HostStatus]:
         """The config's vat hosts: connected or not, where, how often they connected."""
