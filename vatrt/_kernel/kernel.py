@@ -54,6 +54,7 @@ from ..errors import (
     VatTerminated,
 )
 from . import host_checks
+from .bounded_replay import BoundedReplay, declares_durable_state
 from .crank import CrankInFlight, Rollback, RunState
 from .gc_actions import take_gc_action
 from .interrupts import stop_on_sigint
@@ -165,6 +166,8 @@ class Kernel:
             hosts=frozenset(config.hosts),
         )
         self.syscalls = SyscallHandler(keeper, ops, self.hooks.call)
+        self.bounded_replay = BoundedReplay(keeper, self.upgrades, self.bundles)
+        self.upgrades.restart_finished = self.bounded_replay.finished
         self.deliveries = 0
         # When a list, every crank's duration (seconds) is appended: `vatrt bench`.
         self.crank_times: list[float] | None = None
@@ -203,6 +206,13 @@ class Kernel:
                 parameters[name] = data_capdata(vat.parameters or {})
             except TypeError as e:
                 raise ConfigError(f"vats.{name}.parameters: {e}") from None
+            if vat.restart_every is not None and not declares_durable_state(
+                self.bundles.get(bundle_ids[vat.bundle])[0]
+            ):
+                raise ConfigError(
+                    f"vats.{name}.restart_every: bundle {vat.bundle!r} does not declare "
+                    'its state durable (a top-level VAT_STATE = "durable")'
+                )
         keeper.set_schema_version(SCHEMA_VERSION)
         for name, bundle_id in bundle_ids.items():
             self.bundles.name(name, bundle_id)
@@ -222,6 +232,8 @@ class Kernel:
                 "dynamic": False,
                 "vatAdmin": vat.vat_admin,
             }
+            if vat.restart_every is not None:
+                options["restartEvery"] = vat.restart_every
             add_vat(keeper, name, bundle_ids[vat.bundle], options, parameters[name])
         if cfg.bootstrap is not None:
             roots = {
@@ -243,8 +255,16 @@ class Kernel:
         keeper = self.keeper
         names = {self.vat_id(name): name for name in keeper.vat_names()}
 
-        def all_started() -> bool:
-            return all(self.workers.has(v) or not keeper.is_live_vat(v) for v in names)
+        waiting = list(names)  # in creation order, as their starts are queued
+        started = 0
+
+        def all_started() -> bool:  # after every crank: amortized O(1), not O(vats)
+            nonlocal started
+            while started < len(waiting) and (
+                self.workers.has(v := waiting[started]) or not keeper.is_live_vat(v)
+            ):
+                started += 1
+            return started == len(waiting)
 
         failures = self._start_failures = {}
         self._boot_block_open = True
@@ -558,11 +578,13 @@ class Kernel:
         self.kv.commit_crank()
         self.keeper.commit_crank()
         self.workers.commit_crank()
+        self.bounded_replay.crank_committed()
 
     def _abort_crank(self) -> None:
         self.kv.abort_crank()
         self.keeper.abort_crank()
         self.workers.abort_crank()
+        self.bounded_replay.crank_aborted()
 
     def commit(self) -> None:
         """End the store's block: what the keeper holds in memory goes in with it.
@@ -671,6 +693,8 @@ class Kernel:
         vat = self.keeper.vat(vat_id)
         if recording is not None:
             vat.record_delivery(encode_record(TranscriptEntry(delivery, recording)).decode())
+            if exit_request is None:
+                self.bounded_replay.after_delivery(vat_id)
         if exit_request is not None:
             failure, info = exit_request
             terminate_vat(self.keeper, self._ops, vat_id, failure=failure, reason=info)

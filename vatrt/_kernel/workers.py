@@ -22,6 +22,8 @@ is not journalled: an offline vat and the same vat loaded are the same state.
 
 from __future__ import annotations
 
+import gc
+
 from anyio.abc import TaskGroup
 
 from .._worker.base import Worker
@@ -35,6 +37,14 @@ class _Offline:
 
 
 _OFFLINE = _Offline()
+
+# Evictions between two full collections. An evicted local vat's liveslots is a
+# web of closures and tables that only the cycle collector frees, and full
+# collections are rare while a kernel runs (`_controller`): without this, a
+# 5,000-vat warehouse of 100 held 160 MiB instead of 85 (measured). A full
+# collection walks what the kernel holds (~10 objects per vat), so once per
+# 1,000 evictions it costs well under the loads those evictions made.
+_COLLECT_EVERY = 1000
 
 
 class WorkerTable:
@@ -144,6 +154,8 @@ class WorkerTable:
         while len(workers) > self._max_online:
             self.unload(next(iter(workers)))
             self.evictions += 1
+            if self.evictions % _COLLECT_EVERY == 0:
+                gc.collect()
 
     def abort_crank(self) -> None:
         """Stop the workers the crank started; put back the ones it replaced."""
