@@ -27,9 +27,10 @@ from .config import KernelConfig, load_config
 from .errors import ConfigError
 
 
-def _open_store(store: str | Path | None) -> KVStore:
+def _open_store(store: str | Path | None, warehouse: bool = False) -> KVStore:
     if store is None:
-        return MemoryKVStore()
+        # A vat warehouse in memory: evicted vats come back from their transcripts.
+        return MemoryKVStore(records_transcripts=warehouse)
     path = Path(store)
     if path.is_dir():
         raise ConfigError(f"store={str(store)!r} is a directory; give a file path")
@@ -39,13 +40,17 @@ def _open_store(store: str | Path | None) -> KVStore:
 
 
 def _open(
-    config: dict[str, Any] | str | Path | None, store: str | Path | None
+    config: dict[str, Any] | str | Path | None,
+    store: str | Path | None,
+    max_vats_online: int | None = None,
 ) -> tuple[KernelConfig, KVStore]:
     """Read the config and open the store (blocking, once, before anything runs)."""
     if config is None and (store is None or not Path(store).exists()):
         raise ConfigError("a config is needed unless reopening an existing store")
     cfg = load_config(config if config is not None else {"vats": {}})
-    kv = _open_store(store)
+    if max_vats_online is not None:
+        cfg = attrs.evolve(cfg, max_vats_online=max_vats_online)
+    kv = _open_store(store, warehouse=cfg.max_vats_online is not None)
     if config is None and kv.get("kernel.initialized") is None:
         kv.close()
         raise ConfigError(f"store {str(store)!r} holds no kernel; give a config to boot one")
@@ -151,6 +156,7 @@ async def open_kernel(
     worker: str | None = None,
     check_config: bool = True,
     endowments: dict[str, Any] | None = None,
+    max_vats_online: int | None = None,
 ) -> AsyncIterator[Kernel]:
     """Boot (or reopen) a kernel; its vats' tasks live inside this context.
 
@@ -160,7 +166,9 @@ async def open_kernel(
     one JSON line per crank, delivery and syscall. `worker` ("local" or
     "subprocess") overrides the config's ``default_worker``. `endowments` maps a
     device's name to what its ``build_device(tools, endowments)`` gets (its way
-    out of the kernel; docs/devices-and-time.md).
+    out of the kernel; docs/devices-and-time.md). `max_vats_online` (an int >= 1)
+    overrides the config's ``max_vats_online``: the vat warehouse's limit
+    (docs/workers.md).
 
     A store remembers the config it was booted from: reopening it with a
     different one is a `ConfigError` naming both, unless `check_config` is
@@ -169,11 +177,13 @@ async def open_kernel(
     """
     if worker is not None:
         check_worker_options(worker, None, "worker")
+    if max_vats_online is not None and (type(max_vats_online) is not int or max_vats_online < 1):
+        raise ConfigError(f"max_vats_online must be an int >= 1, not {max_vats_online!r}")
     # The slog is checked before the store is opened (a bad slog leaves no store
     # file or lock behind) and opened after (a store that is refused, say held by
     # another process, leaves that process's slog as it was).
     slog_path = _check_slog(slog)
-    cfg, kv = _open(config, store)
+    cfg, kv = _open(config, store, max_vats_online)
     default_worker = worker or cfg.default_worker or options.fallback_worker
     cfg = attrs.evolve(cfg, default_worker=default_worker)
     try:

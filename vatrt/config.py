@@ -30,6 +30,8 @@ VAT_NAME = re.compile(r"[A-Za-z0-9._-]{1,199}")
 RESERVED_VAT_NAMES = frozenset({"vat_admin"})
 DEFAULT_REAP_INTERVAL = 1000
 DEFAULT_COMMIT_EVERY = 1000
+# Vats loaded at once in a kernel whose store keeps transcripts (the warehouse).
+DEFAULT_MAX_VATS_ONLINE = 10_000
 
 # A bundle's path, relative to the config: a str, or in a dict config a `Path`.
 BundlePath = NewType("BundlePath", str)
@@ -57,6 +59,9 @@ class VatConfig:
     first_index: int | None = None  # the first copy's index (0)
     # Devices granted in `vat_powers.devices` (names under [devices], or "timer").
     devices: list[str] = attrs.field(factory=list)
+    # Bounded replay (docs/vat-upgrade.md): the kernel restarts the vat (same bundle,
+    # retained vatParameters) once its transcript is this long. Durable vats only.
+    restart_every: int | None = None
 
 
 @attrs.frozen
@@ -119,6 +124,10 @@ class KernelConfig:
     base_dir: str = "."
     # Each ``count`` table's vat names (set by `load_config`, never read from a config).
     groups: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    # The vat warehouse (docs/workers.md): at most this many vats loaded at once,
+    # the one idle longest evicted and brought back by replay. None: the default
+    # (`DEFAULT_MAX_VATS_ONLINE` where transcripts are kept, no limit in memory).
+    max_vats_online: int | None = None
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
@@ -281,6 +290,8 @@ def _check(cfg: KernelConfig, source: str) -> None:
             )
         if vat.reap_interval is not None and vat.reap_interval < 1:
             raise ConfigError(f"invalid config in {source}: vats.{name}.reap_interval must be >= 1")
+        if vat.restart_every is not None and vat.restart_every < 2:
+            raise ConfigError(f"invalid config in {source}: vats.{name}.restart_every must be >= 2")
     check_worker_options(cfg.default_worker, None, f"invalid config in {source}: default_worker")
     for name, vat in cfg.vats.items():
         check_worker_options(
@@ -302,6 +313,8 @@ def _check(cfg: KernelConfig, source: str) -> None:
         raise ConfigError(
             f"invalid config in {source}: reap_interval and commit_every must be >= 1"
         )
+    if cfg.max_vats_online is not None and cfg.max_vats_online < 1:
+        raise ConfigError(f"invalid config in {source}: max_vats_online must be >= 1")
 
 
 PLACEMENT_STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")

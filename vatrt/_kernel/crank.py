@@ -27,6 +27,7 @@ class CrankInFlight:
         "awaits",
         "delivery",
         "event",
+        "load",
         "number",
         "recording",
         "started",
@@ -43,6 +44,8 @@ class CrankInFlight:
         self.delivery: Delivery | None = None
         self.worker: Any = None  # the `Worker` it was handed to
         self.recording: list[tuple[Syscall, Any]] | None = None
+        # (vat, delivery) for a vat the warehouse must load before delivering.
+        self.load: tuple[str, Delivery] | None = None
 
 
 class RunState:

@@ -56,6 +56,7 @@ from ..errors import (
     VatTerminated,
 )
 from . import host_checks
+from .bounded_replay import BoundedReplay, declares_durable_state
 from .crank import CrankInFlight, Rollback, RunState
 from .device_boot import TIMER, add_devices, timer_vat_path
 from .devices import Devices, LoadDevice
@@ -64,7 +65,7 @@ from .interrupts import stop_on_sigint
 from .lifecycle import add_vat, terminate_vat
 from .ops import Fatal, KernelOps
 from .promises import VAT_TERMINATED, Promises
-from .replay import migrate, replay_vats
+from .replay import migrate, replay_vat, replay_vats
 from .shipped import vat_admin_bundle_path
 from .slog import Slog
 from .state.bundles import BundleStore
@@ -76,6 +77,7 @@ from .timer import Clock, Time, TimeDriver, timer_settings
 from .upgrade import UpgradeOutcome, Upgrades
 from .vat_admin_hooks import VatAdminHooks
 from .vat_console import VatConsole
+from .warehouse import warehouse_limit
 from .workers import WorkerTable
 
 # What `Kernel._prepare` returns for events whose crank awaits more than a delivery.
@@ -132,7 +134,7 @@ class Kernel:
         self.bundles = BundleStore(keeper, worker_factory.validate_bundle)
         self.slog = Slog(slog)
         self.console = VatConsole(self.slog)  # what vats print
-        self.workers = WorkerTable(task_group)
+        self.workers = WorkerTable(task_group, warehouse_limit(config, kv))
         self.promises = Promises(keeper, self.workers.has)
         self._lock = anyio.Lock()
         self._panic_error: KernelPanic | None = None
@@ -188,6 +190,8 @@ class Kernel:
                 self.slog,
                 auto_advance=timer.auto_advance,
             )
+        self.bounded_replay = BoundedReplay(keeper, self.upgrades, self.bundles)
+        self.upgrades.restart_finished = self.bounded_replay.finished
         self.deliveries = 0
         # When a list, every crank's duration (seconds) is appended: `vatrt bench`.
         self.crank_times: list[float] | None = None
@@ -209,7 +213,13 @@ class Kernel:
                 self.console.replaying = True
                 try:
                     await replay_vats(
-                        keeper, self._ops, self.syscalls, self._start_worker, interrupt
+                        keeper,
+                        self._ops,
+                        self.syscalls,
+                        self._start_worker,
+                        interrupt,
+                        max_online=self.workers.max_online,
+                        mark_offline=self.workers.mark_offline,
                     )
                 finally:
                     self.console.replaying = False
@@ -225,6 +235,13 @@ class Kernel:
                 parameters[name] = data_capdata(vat.parameters or {})
             except TypeError as e:
                 raise ConfigError(f"vats.{name}.parameters: {e}") from None
+            if vat.restart_every is not None and not declares_durable_state(
+                self.bundles.get(bundle_ids[vat.bundle])[0]
+            ):
+                raise ConfigError(
+                    f"vats.{name}.restart_every: bundle {vat.bundle!r} does not declare "
+                    'its state durable (a top-level VAT_STATE = "durable")'
+                )
         keeper.set_schema_version(SCHEMA_VERSION)
         for name, bundle_id in bundle_ids.items():
             self.bundles.name(name, bundle_id)
@@ -247,6 +264,8 @@ class Kernel:
                 "vatAdmin": vat.vat_admin,
                 **({"devices": vat.devices} if vat.devices else {}),
             }
+            if vat.restart_every is not None:
+                options["restartEvery"] = vat.restart_every
             add_vat(keeper, name, bundle_ids[vat.bundle], options, parameters[name])
         if cfg.timer is not None:
             timer_options = {"name": TIMER, "critical": False, "reapInterval": cfg.reap_interval}
@@ -276,8 +295,16 @@ class Kernel:
         keeper = self.keeper
         names = {self.vat_id(name): name for name in keeper.vat_names()}
 
-        def all_started() -> bool:
-            return all(self.workers.has(v) or not keeper.is_live_vat(v) for v in names)
+        waiting = list(names)  # in creation order, as their starts are queued
+        started = 0
+
+        def all_started() -> bool:  # after every crank: amortized O(1), not O(vats)
+            nonlocal started
+            while started < len(waiting) and (
+                self.workers.has(v := waiting[started]) or not keeper.is_live_vat(v)
+            ):
+                started += 1
+            return started == len(waiting)
 
         failures = self._start_failures = {}
         self._boot_block_open = True
@@ -313,6 +340,27 @@ class Kernel:
     async def _start_worker(self, vat_id: str, incarnation: int, bundle_id: str) -> Worker:
         """Make and start a worker for one incarnation of a vat (`BundleError` if the
         bundle does not load); in a crank, undone with it (`WorkerTable`)."""
+        worker = self._make_worker(vat_id, incarnation, bundle_id)
+        await self.workers.start(vat_id, worker)
+        self.slog.write(
+            {"type": "vat-start", "vatID": vat_id, "name": self.keeper.vat(vat_id).name()}
+        )
+        return worker
+
+    async def _load_offline_vat(self, vat_id: str) -> None:
+        """The warehouse brings an evicted vat back: a fresh worker for its current
+        incarnation, its transcript replayed (`WorkerTable.load`)."""
+        vat = self.keeper.vat(vat_id)
+        worker = self._make_worker(vat_id, vat.incarnation(), vat.source())
+        await self.workers.load(vat_id, worker)
+        try:
+            await replay_vat(self.keeper, self._ops, self.syscalls, vat_id, worker)
+        except BaseException:
+            self.workers.unload(vat_id)
+            raise
+        self.slog.write({"type": "vat-loaded", "vatID": vat_id})
+
+    def _make_worker(self, vat_id: str, incarnation: int, bundle_id: str) -> Worker:
         vat = self.keeper.vat(vat_id)
         source, filename = self.bundles.get(bundle_id)
         name = vat.name()
@@ -347,8 +395,6 @@ class Kernel:
                 vat.record_worker_restart(record["after"])
 
         worker = self._worker_factory.make(spec, syscall, note)
-        await self.workers.start(vat_id, worker)
-        self.slog.write({"type": "vat-start", "vatID": vat_id, "name": spec.name})
         return worker
 
     async def _start_incarnation(
@@ -423,7 +469,7 @@ class Kernel:
                     while crank is not None:
                         if crank.awaits:
                             try:
-                                outcome = await self._process_async(crank.event)
+                                outcome = await self._process_async(crank)
                             except BaseException:
                                 self._crank_failed()
                                 raise
@@ -500,9 +546,14 @@ class Kernel:
                 crank.awaits = True
             elif prepared is not None:
                 vat_id, delivery = prepared
-                crank.worker = self.workers[vat_id]
-                crank.vat_id, crank.delivery = vat_id, delivery
-                crank.recording = self._delivery_begins(vat_id, crank.worker, delivery)
+                worker = self.workers.get(vat_id)
+                if worker is None and self.workers.is_offline(vat_id):
+                    crank.awaits = True  # the warehouse loads it first: the kernel's task
+                    crank.load = vat_id, delivery
+                else:
+                    crank.worker = self.workers[vat_id]
+                    crank.vat_id, crank.delivery = vat_id, delivery
+                    crank.recording = self._delivery_begins(vat_id, crank.worker, delivery)
         except BaseException:
             self._crank_failed()
             raise
@@ -615,11 +666,13 @@ class Kernel:
         self.kv.commit_crank()
         self.keeper.commit_crank()
         self.workers.commit_crank()
+        self.bounded_replay.crank_committed()
 
     def _abort_crank(self) -> None:
         self.kv.abort_crank()
         self.keeper.abort_crank()
         self.workers.abort_crank()
+        self.bounded_replay.crank_aborted()
 
     def commit(self) -> None:
         """End the store's block: what the keeper holds in memory goes in with it.
@@ -675,7 +728,12 @@ class Kernel:
             return None
         raise KernelPanic(f"unknown run-queue event {kind!r}")
 
-    async def _process_async(self, event: dict[str, Any]) -> Fatal | Rollback | None:
+    async def _process_async(self, crank: CrankInFlight) -> Fatal | Rollback | None:
+        if crank.load is not None:
+            vat_id, delivery = crank.load
+            await self._load_offline_vat(vat_id)
+            return await self._deliver(vat_id, delivery)
+        event = crank.event
         if event["type"] == "startVat":
             return await self._process_start_vat(event)
         return await self.upgrades.in_crank(event)
@@ -705,7 +763,7 @@ class Kernel:
     ) -> list[tuple[Syscall, Any]] | None:
         if self.slog.enabled:
             self.slog.write({"type": "deliver", "vatID": vat_id, "delivery": delivery})
-        recording: list[tuple[Syscall, Any]] | None = [] if self.kv.keeps_transcripts else None
+        recording: list[tuple[Syscall, Any]] | None = [] if self.kv.records_transcripts else None
         self.syscalls.begin_delivery(worker, recording)
         return recording
 
@@ -728,6 +786,8 @@ class Kernel:
         vat = self.keeper.vat(vat_id)
         if recording is not None:
             vat.record_delivery(encode_record(TranscriptEntry(delivery, recording)).decode())
+            if exit_request is None:
+                self.bounded_replay.after_delivery(vat_id)
         if exit_request is not None:
             failure, info = exit_request
             terminate_vat(self.keeper, self._ops, vat_id, failure=failure, reason=info)
@@ -1069,9 +1129,18 @@ class Kernel:
         self._check_open("worker_status")
         vat_id = self.vat_id(name)
         worker = self.workers.get(vat_id)
+        if worker is None and self.workers.is_offline(vat_id):
+            restarts = self.keeper.vat(vat_id).worker_restarts()[0]
+            return WorkerStatus(self._worker_kind(vat_id), 0, restarts, online=False)
         if worker is None:
             raise VatTerminated(f"vat {name!r} has not started yet (its start is queued)")
         return worker.status()
+
+    def _worker_kind(self, vat_id: str) -> str:
+        options = self.keeper.vat(vat_id).options()
+        configured = self.config.vats.get(options["name"]) if not options.get("dynamic") else None
+        kind = options.get("worker") or (configured.worker if configured else None)
+        return str(kind or self.config.default_worker or "local")
 
     def hosts(self) -> list[HostStatus]:
         """The config's vat hosts: connected or not, where, how often they connected."""

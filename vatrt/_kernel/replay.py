@@ -44,30 +44,55 @@ async def replay_vats(
     syscalls: SyscallHandler,
     start_worker: Callable[[str, int, str], Awaitable[Worker]],
     interrupt: StopRequest | None = None,
+    *,
+    max_online: int | None = None,
+    mark_offline: Callable[[str], None] | None = None,
 ) -> None:
     """Rebuild every live vat by replaying its current incarnation's transcript.
 
     Syscalls are checked against the transcript and answered from it; a
     difference is a `ReplayDivergence` naming the vat, the delivery and what
     differed, and the kernel does not open. A Ctrl-C (`interrupt`) stops it
-    after the delivery it came in, with KeyboardInterrupt (replay writes nothing)."""
+    after the delivery it came in, with KeyboardInterrupt (replay writes nothing).
+
+    With a vat warehouse (`max_online`), the first `max_online` vats are replayed
+    now and the others are marked offline (`mark_offline`): each replays at its
+    first delivery, so a reopen costs what the warehouse holds, not the kernel."""
+    replayed = 0
     for vat_id in keeper.vat_ids():
         vat = keeper.vat(vat_id)
-        items = vat.transcript()
-        if not items:
+        if not vat.transcript_length():
             continue  # its start is still queued: it starts when that runs
-        name = vat.name()
+        if max_online is not None and replayed >= max_online and mark_offline is not None:
+            mark_offline(vat_id)
+            continue
         worker = await start_worker(vat_id, vat.incarnation(), vat.source())
-        if isinstance(worker, TranscriptReplayer):
-            divergence = await worker.replay_transcript(
-                name, items, lambda: _stop_if_asked(interrupt)
-            )
-        else:
-            divergence = await _replay_one_by_one(vat_id, name, items, worker, syscalls, interrupt)
-        if divergence is not None:
-            raise ReplayDivergence(divergence)
-        ops.slog.write({"type": "vat-replayed", "vatID": vat_id, "deliveries": len(items)})
+        await replay_vat(keeper, ops, syscalls, vat_id, worker, interrupt)
+        replayed += 1
     _stop_if_asked(interrupt)
+
+
+async def replay_vat(
+    keeper: KernelKeeper,
+    ops: KernelOps,
+    syscalls: SyscallHandler,
+    vat_id: str,
+    worker: Worker,
+    interrupt: StopRequest | None = None,
+) -> None:
+    """Replay vat `vat_id`'s current transcript into its fresh, started `worker`
+    (at reopen, and when the warehouse brings an evicted vat back);
+    `ReplayDivergence` if the vat does not do what it did."""
+    vat = keeper.vat(vat_id)
+    items = vat.transcript()
+    name = vat.name()
+    if isinstance(worker, TranscriptReplayer):
+        divergence = await worker.replay_transcript(name, items, lambda: _stop_if_asked(interrupt))
+    else:
+        divergence = await _replay_one_by_one(vat_id, name, items, worker, syscalls, interrupt)
+    if divergence is not None:
+        raise ReplayDivergence(divergence)
+    ops.slog.write({"type": "vat-replayed", "vatID": vat_id, "deliveries": len(items)})
 
 
 async def _replay_one_by_one(

@@ -101,6 +101,8 @@ class Upgrades:
         self._run_until = run_until
         # Outcomes of kernel-initiated upgrades, by request id, until read.
         self._outcomes: dict[str, tuple[bool, Any]] = {}
+        # Told when a bounded-replay restart (origin "restart") ran: its vat.
+        self.restart_finished: Callable[[str], None] = lambda vat_id: None
 
     # -- queueing ----------------------------------------------------------------------
 
@@ -181,6 +183,11 @@ class Upgrades:
         request_id = event["requestID"]
         if event["origin"] == "admin":
             self.ops.upgrade_finished(request_id, ok, detail)
+        elif event["origin"] == "restart":  # bounded replay: nobody waits for it
+            self.ops.slog.write(
+                {"type": "vat-restart", "vatID": event["vatID"], "ok": ok, "detail": detail}
+            )
+            self.restart_finished(event["vatID"])
         else:
             self._outcomes[request_id] = (ok, detail)
             crash_point("mid-upgrade-all")

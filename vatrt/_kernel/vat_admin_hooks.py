@@ -25,6 +25,7 @@ from .._marshal import DECODE_MAX_DEPTH, RETAIN, CapData, decode, encode
 from .._worker.options import check_worker_options
 from ..config import RESERVED_VAT_NAMES, VAT_NAME
 from ..errors import BundleError, ConfigError
+from .bounded_replay import check_restart_every, declares_durable_state
 from .lifecycle import add_vat
 from .promises import Promises
 from .state.bundles import BundleStore, is_bundle_id
@@ -53,7 +54,9 @@ def _describe(reason: Any) -> str:
     return str(reason) if isinstance(reason, BaseException) else repr(reason)
 
 
-CREATE_OPTIONS = frozenset({"critical", "reap_interval", "worker", "limits", "restart", "host"})
+CREATE_OPTIONS = frozenset(
+    {"critical", "reap_interval", "worker", "limits", "restart", "host", "restart_every"}
+)
 
 
 class HookError(Exception):
@@ -168,6 +171,20 @@ class VatAdminHooks:
             raise HookError(f"{bundle_id!r} is not an installed bundle", "TypeError")
         return str(bundle_id)
 
+    def _restart_every(self, bundle_id: str, value: Any) -> int | None:
+        """A checked ``restart_every`` (bounded replay): for durable bundles only."""
+        try:
+            every = check_restart_every(value, "create_vat")
+        except (TypeError, ValueError) as e:
+            raise HookError(str(e), type(e).__name__) from None
+        if every is not None and not declares_durable_state(self.bundles.get(bundle_id)[0]):
+            raise HookError(
+                "create_vat: restart_every needs a bundle that declares its state durable "
+                '(a top-level VAT_STATE = "durable")',
+                "ValueError",
+            )
+        return every
+
     def hook_create_vat(
         self, bundle_id: Any, name: Any, parameters: Any, options: dict[str, Any]
     ) -> list[Any]:
@@ -236,6 +253,9 @@ class VatAdminHooks:
             vat_options["restart"] = dict(restart)
         if host is not None:
             vat_options["host"] = host
+        restart_every = self._restart_every(bundle_id, options.get("restart_every"))
+        if restart_every is not None:
+            vat_options["restartEvery"] = restart_every
         vat_id = add_vat(keeper, name, bundle_id, vat_options, _marshal(parameters))
         created = self.promises.kernel_promise(keeper.vat(vat_id).holder("createResult"))
         return [vat_id, _Slot(created)]

@@ -15,6 +15,9 @@ from typing import Protocol
 class KVStore(Protocol):
     #: Whether vats' transcripts are kept (a store that can be reopened).
     keeps_transcripts: bool
+    #: Whether deliveries are recorded in transcripts at all: a store that keeps
+    #: them, or an in-memory one asked to for a vat warehouse (evicted vats replay).
+    records_transcripts: bool
     #: Where the store lives, for errors: its file, or ``"<memory>"``.
     location: str
 
@@ -45,5 +48,9 @@ class KVStore(Protocol):
         ...
 
     def read_transcript(self, vat_id: str, incarnation: int) -> list[str]: ...
+
+    def transcript_length(self, vat_id: str, incarnation: int) -> int:
+        """How many entries `read_transcript` would return."""
+        ...
 
     def delete_transcripts(self, vat_id: str, below_incarnation: int | None = None) -> None: ...

@@ -36,16 +36,30 @@ class MemoryKVStore:
     and gone between two scans and never touch the index; the crank path pays one
     list append.
 
-    Never reopened, so it keeps no transcripts (`keeps_transcripts` is False).
+    Never reopened, so by default it keeps no transcripts (`keeps_transcripts`
+    and `records_transcripts` are False). A kernel with a vat warehouse asks it to
+    (``records_transcripts=True``): an evicted vat comes back by replaying its
+    transcript, which then lives here, per vat, outside the keys (a kernel's
+    `dump` is the same whether it keeps them or not). A crank's appends and
+    deletes take effect when it commits.
     """
 
     keeps_transcripts = False
+    records_transcripts = False
     location = "<memory>"
     #: A read is the dict's own ``get``: no Python frame on the kernel's hottest call.
     get: Callable[[str], str | None]
 
-    def __init__(self, initial: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, initial: dict[str, str] | None = None, *, records_transcripts: bool = False
+    ) -> None:
         self._data: dict[str, str] = {}
+        if records_transcripts:
+            self.records_transcripts = True
+        # vat -> (incarnation, its entries), and what the crank in progress did to them.
+        self._transcripts: dict[str, tuple[int, list[str]]] = {}
+        # (vat, incarnation, entry) appended, or (vat, below_incarnation, None) deleted.
+        self._crank_transcripts: list[tuple[str, int | None, str | None]] = []
         self.get = self._data.get
         # vN -> keys of vat vN, as of the last `_reindex`.
         self._by_head: dict[str, set[str]] = {}
@@ -116,10 +130,13 @@ class MemoryKVStore:
     def commit_crank(self) -> None:
         self._undo = {}
         self._in_crank = self._logging = False
+        if self._crank_transcripts:
+            self._apply_transcript_changes()
         if len(self._unindexed) >= _REINDEX_AFTER:
             self._reindex()
 
     def abort_crank(self) -> None:
+        self._crank_transcripts = []
         undo, self._undo = self._undo, {}
         self._in_crank = self._logging = False
         for key, old in undo.items():
@@ -135,13 +152,48 @@ class MemoryKVStore:
     def close(self) -> None:
         pass
 
-    # An in-memory kernel is never reopened, so it keeps no transcripts.
+    # Transcripts, when asked for (see the class docstring): only the current
+    # incarnation's are ever read, so a vat keeps one list.
 
     def append_transcript(self, vat_id: str, incarnation: int, position: int, item: str) -> None:
-        pass
+        if self.records_transcripts:
+            self._crank_transcripts.append((vat_id, incarnation, item))
+            if not self._in_crank:
+                self._apply_transcript_changes()
 
     def read_transcript(self, vat_id: str, incarnation: int) -> list[str]:
-        return []
+        kept = self._transcripts.get(vat_id)
+        items = list(kept[1]) if kept is not None and kept[0] == incarnation else []
+        for v, n, item in self._crank_transcripts:
+            if v == vat_id:
+                if item is None:
+                    items = [] if n is None or incarnation < n else items
+                elif n == incarnation:
+                    items.append(item)
+        return items
+
+    def transcript_length(self, vat_id: str, incarnation: int) -> int:
+        kept = self._transcripts.get(vat_id)
+        if not self._crank_transcripts:
+            return len(kept[1]) if kept is not None and kept[0] == incarnation else 0
+        return len(self.read_transcript(vat_id, incarnation))
 
     def delete_transcripts(self, vat_id: str, below_incarnation: int | None = None) -> None:
-        pass
+        if self.records_transcripts:
+            self._crank_transcripts.append((vat_id, below_incarnation, None))
+            if not self._in_crank:
+                self._apply_transcript_changes()
+
+    def _apply_transcript_changes(self) -> None:
+        kept = self._transcripts
+        for vat_id, incarnation, item in self._crank_transcripts:
+            entry = kept.get(vat_id)
+            if item is None:
+                if entry is not None and (incarnation is None or entry[0] < incarnation):
+                    del kept[vat_id]
+            elif entry is None or entry[0] != incarnation:
+                assert incarnation is not None
+                kept[vat_id] = (incarnation, [item])
+            else:
+                entry[1].append(item)
+        self._crank_transcripts = []

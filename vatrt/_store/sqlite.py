@@ -86,6 +86,7 @@ _ALL_INCARNATIONS = 2**62
 
 class SQLiteKVStore(MemoryKVStore):
     keeps_transcripts = True
+    records_transcripts = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -229,6 +230,9 @@ class SQLiteKVStore(MemoryKVStore):
             (p, i) for v, n, p, i in self._block_transcript if (v, n) == (vat_id, incarnation)
         ]
         return [item for _, item in sorted(rows + pending)]
+
+    def transcript_length(self, vat_id: str, incarnation: int) -> int:
+        return len(self.read_transcript(vat_id, incarnation))
 
     def close(self) -> None:
         """Close without committing: an uncommitted block is lost, as after a crash.

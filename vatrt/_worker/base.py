@@ -53,6 +53,8 @@ class WorkerStatus:
     pid: int  # the process the vat runs in (the kernel's own, for a local vat)
     restarts: int  # times its process was replaced after a crash (subprocess)
     host: str | None = None  # the vat host its process runs on (None: this machine)
+    # False: evicted from the vat warehouse (no process, pid 0) until its next delivery.
+    online: bool = True
 
 
 @attrs.frozen

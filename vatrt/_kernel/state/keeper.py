@@ -42,6 +42,8 @@ _PROMISE_SUFFIXES = ("state", "decider", "subscribers", "queue", "data")
 _GONE: Any = object()
 # In the crank journal: the run-queue's bounds before the crank first moved them.
 _BOUNDS = ("q",)
+# In the crank journal: the list of live vats' names before the crank changed it.
+_NAMES = ("names",)
 
 
 class KernelKeeper:
@@ -51,6 +53,8 @@ class KernelKeeper:
         self.kv = kv
         self.refcounts = RefCounts(self)
         self._vats: dict[str, VatKeeper] = {}
+        self._vat_names: list[str] | None = None  # ``vat.names``, loaded on first use
+        self._names_dirty = False
         # The run-queue (see below): loaded from the store on first use.
         self._events: dict[int, dict[str, Any]] | None = None
         self._run_queue_bounds: list[int] | None = None  # [head, tail) in memory
@@ -89,20 +93,37 @@ class KernelKeeper:
         """The id the next vat will get (for a default name)."""
         return f"v{self.kv.get('vat.nextID') or 1}"
 
+    # The live vats' names are a list in memory, written back as ``vat.names`` by
+    # `flush`: rewriting the whole JSON list at each new vat made a kernel of N
+    # vats cost O(N^2) to boot (100,000 vats: hours).
+
+    def _names(self) -> list[str]:
+        names = self._vat_names
+        if names is None:
+            names = self._vat_names = loads(self.kv.get("vat.names") or "[]")
+        return names
+
+    def _names_for_change(self) -> list[str]:
+        names = self._names()
+        undo = self._undo
+        if undo is not None and _NAMES not in undo:
+            undo[_NAMES] = list(names)
+        self._names_dirty = True
+        return names
+
     def vat_names(self) -> list[str]:
-        return loads(self.kv.get("vat.names") or "[]")  # type: ignore[no-any-return]
+        return list(self._names())
 
     def vat_id_of(self, name: str) -> str | None:
         return self.kv.get(f"vat.name.{name}")
 
     def add_vat_name(self, name: str, vat_id: str) -> None:
-        names = self.vat_names()
-        names.append(name)
-        self.kv.set("vat.names", dumps(names))
+        self._names_for_change().append(name)
         self.kv.set(f"vat.name.{name}", vat_id)
 
     def remove_vat_name(self, name: str) -> None:
-        self.kv.set("vat.names", dumps([n for n in self.vat_names() if n != name]))
+        names = self._names_for_change()
+        names[:] = [n for n in names if n != name]
         self.kv.delete(f"vat.name.{name}")
 
     def vat_ids(self) -> list[str]:
@@ -583,6 +604,8 @@ class KernelKeeper:
                     self._clist_write(vat_id, self._clists[vat_id], entry_key, before)
                 elif key is _BOUNDS:
                     self._restore_bounds(before)
+                elif key is _NAMES:
+                    self._vat_names = before
                 else:
                     self._events[key[1]] = before  # type: ignore[index]
             elif key in _COUNTERS:
@@ -619,6 +642,9 @@ class KernelKeeper:
         self._flush_records()
         self._flush_clists()
         self._flush_run_queue()
+        if self._names_dirty:
+            kv.set("vat.names", dumps(self._names()))
+            self._names_dirty = False
 
     # -- GC actions ----------------------------------------------------------------
 

@@ -166,14 +166,24 @@ class VatKeeper:
         """Append a delivery and its syscalls, encoded (`vatrt._protocol`'s
         `TranscriptEntry`: this keeper stores it, the kernel reads it), to the
         current incarnation's transcript."""
-        key = f"{self._prefix}t.next"
-        position = int(self.kv.get(key) or 0)
-        self.kv.set(key, str(position + 1))
-        self.kv.append_transcript(self.vat_id, self.incarnation(), position, entry)
+        kv = self.kv
+        position = -1  # an in-memory store appends, and keeps no position key
+        if kv.keeps_transcripts:
+            key = f"{self._prefix}t.next"
+            position = int(kv.get(key) or 0)
+            kv.set(key, str(position + 1))
+        kv.append_transcript(self.vat_id, self.incarnation(), position, entry)
 
     def transcript(self) -> list[str]:
         """The current incarnation's transcript entries, in order, as recorded."""
         return list(self.kv.read_transcript(self.vat_id, self.incarnation()))
+
+    def transcript_length(self) -> int:
+        """How many deliveries the current incarnation's transcript holds (a store
+        that keeps transcripts knows it from ``t.next``; in memory, it counts)."""
+        if self.kv.keeps_transcripts:
+            return int(self.kv.get(f"{self._prefix}t.next") or 0)
+        return int(self.kv.transcript_length(self.vat_id, self.incarnation()))
 
     # -- its worker -------------------------------------------------------------------
 

@@ -1,0 +1,122 @@
+"""Bounded replay: a durable vat restarted by the kernel once its transcript is N long."""
+
+import pytest
+
+import vatrt
+from vatrt.errors import ConfigError, RejectedError
+from vatrt.testing import make_config
+
+pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
+
+DURABLE = """
+from vatrt.vat import E, Far
+
+VAT_STATE = "durable"
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    baggage.provide("total", lambda: 0)
+    admin = getattr(vat_powers, "vat_admin", None)
+
+    class Counter:
+        def add(self, n):
+            baggage.set("total", baggage.get("total") + n)
+            return baggage.get("total")
+        def total(self):
+            return baggage.get("total")
+        def start(self):
+            return vat_parameters["start"]
+        async def make(self, name, every):
+            bundle = await E(admin).get_bundle("durable")
+            await E(admin).create_vat(bundle, name=name, vat_parameters={"start": 1},
+                                      restart_every=every)
+            return name
+        async def make_plain(self, name):
+            bundle = await E(admin).get_bundle("plain")
+            await E(admin).create_vat(bundle, name=name, restart_every=3)
+    return Far("Counter", Counter())
+"""
+
+PLAIN = """
+from vatrt.vat import Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    return Far("Plain", object())
+"""
+
+
+def _config(tmp_path, every=4, bundle="durable"):
+    cfg = make_config(tmp_path / "cfg", {"durable": DURABLE, "plain": PLAIN}, bootstrap=None)
+    cfg["vats"] = {
+        "counter": {
+            "bundle": bundle,
+            "parameters": {"start": 7},
+            "restart_every": every,
+            "vat_admin": True,
+        },
+        "other": {"bundle": "durable", "parameters": {"start": 0}},
+    }
+    return cfg
+
+
+@pytest.mark.parametrize("store", [False, True], ids=["memory", "sqlite"])
+async def test_a_vat_restarted_every_n_deliveries_keeps_its_durable_state_and_parameters(
+    anyio_backend, tmp_path, store
+):
+    path = tmp_path / "k.sqlite" if store else None
+    # A memory store keeps transcripts only with a warehouse; bounded replay needs them.
+    async with vatrt.open_kernel(_config(tmp_path), path, max_vats_online=10) as kernel:
+        await kernel.run()
+        vat = kernel.keeper.vat(kernel.vat_id("counter"))
+        for n in range(1, 31):
+            assert await kernel.call("counter", "add", n) == n * (n + 1) // 2
+            assert vat.transcript_length() < 4 + 2  # a restart follows reaching 4
+        assert vat.incarnation() >= 7
+        assert await kernel.call("counter", "start") == 7  # its retained vatParameters
+        other = kernel.keeper.vat(kernel.vat_id("other"))
+        for _ in range(10):
+            await kernel.call("other", "add", 1)
+        assert other.incarnation() == 0  # no restart_every: never restarted
+        kernel.audit()
+        before = kernel.dump()
+    if store:
+        async with vatrt.open_kernel(None, path) as kernel:
+            assert kernel.dump() == before
+            assert await kernel.call("counter", "total") == 465
+            kernel.audit()
+
+
+async def test_create_vat_takes_restart_every_for_a_durable_bundle(anyio_backend, tmp_path):
+    async with vatrt.open_kernel(_config(tmp_path), tmp_path / "k.sqlite") as kernel:
+        await kernel.run()
+        await kernel.call("counter", "make", "made", 3)
+        made = kernel.keeper.vat(kernel.vat_id("made"))
+        for _ in range(9):
+            await kernel.call("made", "add", 1)
+        assert made.incarnation() >= 2
+        assert await kernel.call("made", "total") == 9
+        assert await kernel.call("made", "start") == 1
+        kernel.audit()
+
+
+async def test_create_vat_refuses_restart_every_for_a_bundle_not_declared_durable(
+    anyio_backend, tmp_path
+):
+    async with vatrt.open_kernel(_config(tmp_path), tmp_path / "k.sqlite") as kernel:
+        await kernel.run()
+        with pytest.raises(RejectedError, match="declares its state durable"):
+            await kernel.call("counter", "make_plain", "nope")
+        with pytest.raises(RejectedError, match="restart_every must be >= 2"):
+            await kernel.call("counter", "make", "nope", 1)
+        assert "nope" not in kernel.vat_names()
+        kernel.audit()
+
+
+async def test_a_config_with_restart_every_on_a_bundle_not_declared_durable_is_refused(
+    anyio_backend, tmp_path
+):
+    with pytest.raises(ConfigError, match=r"vats\.counter\.restart_every.*VAT_STATE"):
+        async with vatrt.open_kernel(_config(tmp_path, bundle="plain")):
+            pass
+    with pytest.raises(ConfigError, match=r"vats\.counter\.restart_every must be >= 2"):
+        async with vatrt.open_kernel(_config(tmp_path, every=1)):
+            pass
