@@ -20,7 +20,6 @@ from ._controller import open_kernel
 from ._kernel.kernel import Kernel
 from ._kernel.upgrade import UpgradeOutcome
 from ._marshal import RemoteError
-from ._slogtools.commands import slog
 from .errors import KernelPanic, StoreError, VatrtError
 
 console = Console()
@@ -95,6 +94,12 @@ def _store_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any
 @click.version_option(package_name="vatrt")
 def main() -> None:
     """vatrt: vats under a kernel that routes every message and counts every reference."""
+
+
+# `vatrt slog summary|report`: their own module (vatrt/_slogtools), imported here.
+from ._slogtools.commands import slog  # noqa: E402
+
+main.add_command(slog)
 
 
 @main.command()
@@ -484,6 +489,3 @@ def upgrade_all(
             return 1 if any(o.status == "failed" for o in report.values()) else 0
 
     _run_async(backend, main)
-
-
-main.add_command(slog)  # `vatrt slog summary|report` (vatrt/_slogtools)
