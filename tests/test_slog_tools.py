@@ -547,3 +547,17 @@ def test_the_report_of_a_long_run_shows_counts_until_zoomed_in(payments_slog, tm
     assert "each drawn with its messages" in page.inner_text("#mode")
     page.click("#all")
     assert page.locator("#timeline .bin").count() > 0
+    # dragging across the crank-time chart picks the window
+    box = page.locator("#chart").bounding_box()
+    page.mouse.move(box["x"] + 100, box["y"] + 50)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 250, box["y"] + 50)
+    page.mouse.up()
+    first, last = int(page.input_value("#from")), int(page.input_value("#to"))
+    assert 0 < first < last < 1091
+    # a crank number in the tables shows that crank in the timeline
+    link = page.locator(".slowest-table a.crank-link").first
+    crank = int(link.inner_text())
+    link.click()
+    assert int(page.input_value("#from")) <= crank <= int(page.input_value("#to"))
+    assert page.locator("#timeline .crank").count() > 0
