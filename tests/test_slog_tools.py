@@ -279,8 +279,9 @@ def test_the_payments_demo_on_two_vat_hosts_has_the_same_counts_and_both_hosts_c
     assert "vat host events (2)" in vatrt("slog", "summary", slog).output
 
 
-def test_slog_summary_shows_a_traceback_kept_with_an_error(tmp_path):
-    """A failed delivery's reason and a rejection's error that hold a traceback."""
+def test_slog_summary_shows_a_traceback_kept_with_an_error_and_what_vats_printed(tmp_path):
+    """A failed delivery's reason and a rejection's error that hold a traceback
+    (the error record's ``traceback`` field), and a vat's print() (a console record)."""
     tb = 'Traceback (most recent call last):\n  File "bank.py", line 12, in pay\nKeyError: x'
     error_body = orjson.dumps(
         {"@qclass": "error", "name": "KeyError", "message": "x", "traceback": tb}
@@ -316,6 +317,7 @@ def test_slog_summary_shows_a_traceback_kept_with_an_error(tmp_path):
             "result": None,
             "kernel": {"kpids": ["kp1"]},
         },
+        {"type": "console", "vatID": "v1", "name": "bank", "text": "paying now"},
         {"type": "deliver-result", "vatID": "v1", "result": ["error", "vat code failed:\n" + tb]},
         {"type": "crank-finish", "crankNum": 1, "rolledBack": "vat code failed"},
     ]
@@ -327,6 +329,8 @@ def test_slog_summary_shows_a_traceback_kept_with_an_error(tmp_path):
     assert [e["traceback"] for e in s["errors"]] == [tb, "vat code failed:\n" + tb]
     text = " ".join(vatrt("slog", "summary", slog).output.split())
     assert 'File "bank.py", line 12, in pay' in text
+    assert s["console"]["lines"] == 1
+    assert "bank: paying now" in text
 
 
 CRASHER = """
@@ -543,3 +547,17 @@ def test_the_report_of_a_long_run_shows_counts_until_zoomed_in(payments_slog, tm
     assert "each drawn with its messages" in page.inner_text("#mode")
     page.click("#all")
     assert page.locator("#timeline .bin").count() > 0
+    # dragging across the crank-time chart picks the window
+    box = page.locator("#chart").bounding_box()
+    page.mouse.move(box["x"] + 100, box["y"] + 50)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 250, box["y"] + 50)
+    page.mouse.up()
+    first, last = int(page.input_value("#from")), int(page.input_value("#to"))
+    assert 0 < first < last < 1091
+    # a crank number in the tables shows that crank in the timeline
+    link = page.locator(".slowest-table a.crank-link").first
+    crank = int(link.inner_text())
+    link.click()
+    assert int(page.input_value("#from")) <= crank <= int(page.input_value("#to"))
+    assert page.locator("#timeline .crank").count() > 0

@@ -22,7 +22,6 @@ from ._controller import open_kernel
 from ._kernel.kernel import Kernel
 from ._kernel.upgrade import UpgradeOutcome
 from ._marshal import RemoteError
-from ._slogtools.commands import slog
 from ._vat_traceback import split_traceback, where_raised
 from .errors import KernelPanic, StoreError, VatrtError
 
@@ -137,6 +136,12 @@ def _store_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any
 @click.version_option(package_name="vatrt")
 def main() -> None:
     """vatrt: vats under a kernel that routes every message and counts every reference."""
+
+
+# `vatrt slog summary|report`: their own module (vatrt/_slogtools), imported here.
+from ._slogtools.commands import slog  # noqa: E402
+
+main.add_command(slog)
 
 
 @main.command()
@@ -764,6 +769,3 @@ def check(config: Path, all_copies: bool, json_out: bool) -> None:
     from ._cli_check import check_command
 
     raise SystemExit(check_command(config, all_copies=all_copies, json_out=json_out))
-
-
-main.add_command(slog)  # `vatrt slog summary|report` (vatrt/_slogtools)

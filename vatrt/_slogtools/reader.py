@@ -27,6 +27,8 @@ import orjson
 
 from ..errors import VatrtError
 
+CONSOLE_KEPT = 1000  # lines of vats' print() output kept (all are counted)
+
 
 class SlogError(VatrtError):
     """A slog that cannot be read: names the file, the line and what is wrong."""
@@ -84,6 +86,8 @@ class Run:
     cranks: list[Crank] = attrs.Factory(list)
     vats: dict[str, VatInfo] = attrs.Factory(dict)
     happenings: list[Happening] = attrs.Factory(list)
+    console_lines: dict[str, int] = attrs.Factory(dict)  # vatID -> lines it printed
+    console: list[tuple[int | None, str, str]] = attrs.Factory(list)  # the first CONSOLE_KEPT
     unknown_types: dict[str, int] = attrs.Factory(dict)
     truncated: bool = False  # the last line was cut short (a run that was killed)
 
@@ -322,6 +326,14 @@ class _Reader:
         kind = r["type"]
         self._happen(kind, r["vatID"], detail)
 
+    def _console(self, r: dict[str, Any]) -> None:
+        run = self.run
+        vat_id = r["vatID"]
+        run.console_lines[vat_id] = run.console_lines.get(vat_id, 0) + 1
+        if len(run.console) < CONSOLE_KEPT:
+            crank = self.crank.number if self.crank is not None else None
+            run.console.append((crank, vat_id, str(r["text"])))
+
     def _host(self, r: dict[str, Any]) -> None:
         fields = {k: v for k, v in r.items() if k not in ("type", "host", "time")}
         detail = ", ".join(f"{k}={v}" for k, v in fields.items())
@@ -367,6 +379,7 @@ _HANDLERS = {
     "worker-restart": _Reader._worker,
     "worker-crash": _Reader._worker,
     "worker-limit": _Reader._worker,
+    "console": _Reader._console,
     "host-connect": _Reader._host,
     "host-lost": _Reader._host,
     "host-refused": _Reader._host,

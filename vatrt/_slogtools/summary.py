@@ -17,6 +17,7 @@ from rich.table import Table
 from .reader import Crank, Run
 
 SLOWEST = 10
+CONSOLE_SHOWN = 200  # lines of vats' print() output in the summary
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -138,6 +139,14 @@ def summarize(run: Run, slowest: int = SLOWEST) -> dict[str, Any]:
             }
             for h in run.of_kind("error")
         ],
+        "console": {
+            "lines": sum(run.console_lines.values()),
+            "per_vat": {name(v): n for v, n in run.console_lines.items()},
+            "first": [
+                {"crank": crank, "vat": name(v), "text": text}
+                for crank, v, text in run.console[:CONSOLE_SHOWN]
+            ],
+        },
         "unknown_record_types": dict(run.unknown_types),
     }
 
@@ -241,6 +250,14 @@ def print_summary(summary: dict[str, Any], console: Console, *, limit: int = 30)
         _more(console, s["errors"], limit, "errors")
     else:
         console.print("[bold]errors[/]: none")
+    console_out = s["console"]
+    if console_out["lines"]:
+        console.print(f"[bold]printed by vats[/] ({console_out['lines']:,} lines)")
+        for line in console_out["first"][:limit]:
+            console.print(f"  {escape(line['vat'])}: {escape(line['text'])}", highlight=False)
+        more = console_out["lines"] - min(limit, len(console_out["first"]))
+        if more > 0:
+            console.print(f"[dim]... and {more:,} more lines[/]")
     if s["unknown_record_types"]:
         unknown = ", ".join(f"{k} ({v})" for k, v in s["unknown_record_types"].items())
         console.print(f"[dim]records of types this vatrt does not know: {escape(unknown)}[/]")
