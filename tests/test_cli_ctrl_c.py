@@ -137,6 +137,7 @@ def test_a_first_ctrl_c_in_a_terminal_stops_at_a_crank_boundary_commits_and_says
     assert "interrupted: stopped at a crank boundary after" in shown
     assert "cranks this run, 1 event left on the run-queue" in shown
     assert "committed; resume with: vatrt run sim.toml --store sim.sqlite" in shown
+    assert ("--store sim.sqlite --backend trio" in shown) == (backend == "trio")
     assert "Traceback" not in shown
     assert "Aborted" not in shown
     # What it committed reopens, audits and goes on from where it stopped.
@@ -157,6 +158,22 @@ def test_a_first_ctrl_c_in_a_terminal_stops_at_a_crank_boundary_commits_and_says
             kernel.audit()
 
     anyio.run(reopen, backend=backend)
+
+
+def test_a_ctrl_c_in_a_terminal_never_reaches_subprocess_vats_children(tmp_path, backend):
+    """The terminal sends Ctrl-C to its whole foreground process group: a worker
+    child still starting up died of it (a KeyboardInterrupt traceback, then
+    "its worker did not start"). Children run in sessions of their own."""
+    write_config(tmp_path, PLAYER, ["ping", "pong"])
+    run = [*VATRT, "run", "sim.toml", "--store", "sim.sqlite", "--backend", backend]
+    terminal = Terminal([*run, "--worker", "subprocess"], tmp_path)
+    terminal.read_until("rally under way")
+    terminal.press_ctrl_c()
+    assert terminal.wait() == 130
+    shown = " ".join(terminal.output().split())
+    assert "committed; resume with: vatrt run sim.toml --store sim.sqlite" in shown
+    assert "Traceback" not in shown
+    assert "did not start" not in shown
 
 
 def test_a_second_ctrl_c_stops_a_vat_that_never_returns_at_once_without_a_traceback(
@@ -215,3 +232,31 @@ def test_sigint_to_an_in_memory_run_says_nothing_was_kept(tmp_path, backend):
         child.kill()
     assert child.returncode == 130, err
     assert "the kernel was in memory: nothing was kept" in " ".join(err.split())
+
+
+def test_a_ctrl_c_between_two_chunks_of_a_run_stops_it_before_the_next(tmp_path, backend):
+    """`vatrt run` runs in chunks of CHUNK cranks, updating its progress line in
+    between: a Ctrl-C landing there stops the run as one inside a chunk does."""
+    from vatrt import cli
+
+    config = write_config(tmp_path, PLAYER, ["ping", "pong"])
+
+    async def main() -> None:
+        async with vatrt.open_kernel(config, tmp_path / "sim.sqlite") as kernel:
+            chunks = []
+            run = kernel.run
+
+            async def run_then_ctrl_c(max_cranks=None):
+                ran = await run(max_cranks=max_cranks)
+                chunks.append(ran)
+                signal.raise_signal(signal.SIGINT)  # after the chunk, outside kernel.run
+                return ran
+
+            kernel.run = run_then_ctrl_c
+            with pytest.raises(KeyboardInterrupt, match="stopped at a crank boundary"):
+                await cli._run_to_idle(kernel, "test")
+            assert chunks == [cli.CHUNK]  # no second chunk began
+            kernel.run = run
+            kernel.audit()
+
+    anyio.run(main, backend=backend)

@@ -250,3 +250,11 @@ def test_inspect_names_each_vats_bundle_and_upgrade_all_warns_of_vats_without_du
     said = " ".join(upgraded.output.split())
     assert "warning: 1 upgraded vat(s) kept no durable state" in said
     assert said.endswith("from its vatParameters: forgetful")
+
+
+async def test_a_mistyped_bundle_name_is_answered_with_did_you_mean(anyio_backend, config):
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        with pytest.raises(vatrt.BundleError, match="did you mean 'service'"):
+            await kernel.restart_vat("other", bundle="servise")
+        kernel.audit()

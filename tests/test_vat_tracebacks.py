@@ -56,6 +56,8 @@ def build_root_object(vat_powers, vat_parameters, baggage):
             return x
         def fail(self):
             return deep(2)
+        def fail_deep(self):
+            return deep(100)
     return Far("Worker", Worker())
 """
 
@@ -119,6 +121,20 @@ async def test_an_error_from_another_vat_keeps_that_vats_frames_then_where_it_wa
         seen = await kernel.call("boot", "catch_and_show")
         assert seen.startswith("Traceback (most recent call last):\n")
         assert seen.rstrip().endswith("ValueError: worker gave up")
+        kernel.audit()
+
+
+async def test_a_deep_recursion_keeps_the_innermost_frames_and_says_how_many_it_left_out(
+    anyio_backend, config
+):
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        with pytest.raises(vatrt.RejectedError) as caught:
+            await kernel.call("worker", "fail_deep")
+        tb = caught.value.traceback
+        assert "  ... 62 earlier frame(s) left out\n" in tb  # fail_deep + 101 deep, 40 kept
+        assert tb.count(", in deep\n") == 40
+        assert tb.endswith('raise ValueError("worker gave up")\nValueError: worker gave up')
         kernel.audit()
 
 
@@ -216,3 +232,9 @@ def test_vatrt_run_says_where_a_vat_raised_and_prints_it_all_with_v(tmp_path, wo
     assert "Traceback (most recent call last):" in full.output
     assert full.output.count(", in deep") == 3
     assert "The rejection above was raised again here" in full.output
+    report = runner.invoke(
+        main, ["run", str(config), "--worker", worker_kind, "--report", "worker.fail"]
+    )
+    said = " ".join(report.output.split())
+    assert "error: rejected: ValueError: worker gave up" in said
+    assert f"raised at {worker}:{raise_line} in deep" in said

@@ -51,27 +51,23 @@ def display_type(t: type) -> str:
 
 def _bundle_frames(tb: TracebackType | None) -> list[str]:
     lines: list[str] = []
+    split: dict[int, list[str]] = {}  # each module's text split once per traceback
     for frame, lineno in traceback.walk_tb(tb):
         source = frame.f_globals.get(_SOURCE)
         if not isinstance(source, str):
             continue
         code = frame.f_code
         entry = f'  File "{code.co_filename}", line {lineno}, in {code.co_name}'
-        text = _line(source, lineno)
+        # A frame runs in its module's globals: in a package, `source` is its own module's.
+        text_lines = split.get(id(source))
+        if text_lines is None:
+            text_lines = split[id(source)] = source.splitlines()
+        text = text_lines[lineno - 1].strip() if 1 <= lineno <= len(text_lines) else ""
         lines.append(f"{entry}\n    {text}" if text else entry)
     if len(lines) > MAX_FRAMES:
         left_out = len(lines) - MAX_FRAMES
         lines = [f"  ... {left_out} earlier frame(s) left out", *lines[-MAX_FRAMES:]]
     return lines
-
-
-def _line(source: str, lineno: int) -> str:
-    """Line `lineno` of the module's stored text (a frame runs in its module's
-    globals, so in a package `source` is that module's own)."""
-    lines = source.splitlines()
-    if 1 <= lineno <= len(lines):
-        return lines[lineno - 1].strip()
-    return ""
 
 
 def vat_traceback(exc: BaseException) -> str | None:

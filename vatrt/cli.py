@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,11 +20,12 @@ from rich.table import Table
 from ._cli_ctrl_c import EXIT_INTERRUPTED, ctrl_c_handled, how_far
 from ._cli_json import dumps, run_record
 from ._controller import open_kernel
+from ._kernel.interrupts import stop_on_sigint
 from ._kernel.kernel import Kernel
 from ._kernel.upgrade import UpgradeOutcome
 from ._marshal import RemoteError
 from ._vat_traceback import split_traceback, where_raised
-from .errors import KernelPanic, StoreError, VatrtError
+from .errors import KernelPanic, RejectedError, StoreError, VatrtError
 
 console = Console()
 errors = Console(stderr=True)
@@ -66,7 +68,7 @@ def _run_async(backend: str, main: Callable[[], Awaitable[int]], verbose: bool =
     except VatrtError as e:
         message, tb = split_traceback(str(e))  # a vat's start failed: its bundle's frames
         errors.print(f"[bold red]error:[/] {escape(message)}")
-        _print_traceback(tb, verbose)
+        _print_traceback(e.traceback if isinstance(e, RejectedError) else tb, verbose)
         raise SystemExit(2) from None
     raise SystemExit(code)
 
@@ -93,7 +95,11 @@ async def _run_to_idle(
     kernel: Kernel, label: str, limit: int | None = None, until_time: float | None = None
 ) -> int:
     """Run until idle (or `limit` cranks ran, or time reached `until_time`) in
-    chunks, with a live progress line on stderr; return how many cranks ran."""
+    chunks, with a live progress line on stderr; return how many cranks ran.
+
+    SIGINT is held for the whole loop, not only while each chunk runs: a Ctrl-C
+    landing between two chunks (updating the progress line) stops the loop as
+    one inside a chunk does, with KeyboardInterrupt after a commit."""
     total = 0
     progress = Progress(
         SpinnerColumn(),
@@ -104,12 +110,14 @@ async def _run_to_idle(
         console=errors,
         transient=True,
     )
-    with progress:
+    with progress, stop_on_sigint() as interrupt:
         shown = _time_shown(kernel)
         task = progress.add_task(
             label, cranks=0, queue=kernel.stats().run_queue_length, time=shown and f"time {shown}"
         )
         while True:
+            if interrupt.requested:  # between two chunks (each run commits at its end)
+                raise KeyboardInterrupt("Ctrl-C: the kernel stopped at a crank boundary")
             chunk = CHUNK if limit is None else min(CHUNK, limit - total)
             if chunk <= 0:
                 return total
@@ -255,7 +263,10 @@ def run(
                 until = None if until_time is None else _whole(until_time)
                 await _run_to_idle(kernel, f"running {config.name}", left(), until)
             except KeyboardInterrupt:  # the first Ctrl-C: the run stopped and committed
-                resume = None if store is None else f"vatrt run {config} --store {store}"
+                again = ["vatrt", "run", str(config), "--store", str(store)]
+                again += ["--worker", worker] if worker else []
+                again += ["--backend", backend] if backend != "asyncio" else []
+                resume = None if store is None else shlex.join(again)
                 queued = kernel.stats().run_queue_length
                 for line in how_far(kernel.stats().cranks - first, queued, resume):
                     errors.print(escape(line), soft_wrap=True, highlight=False)

@@ -275,7 +275,10 @@ class Upgrades:
         path = Path(spec)
         if path.suffix == ".py" or path.exists():
             return bundles.check_file(path)
-        raise BundleError(f"{spec!r} is not a config bundle name, a bundle file or a bundle ID")
+        hint = did_you_mean(spec, bundles.names())
+        raise BundleError(
+            f"{spec!r} is not a config bundle name, a bundle file or a bundle ID{hint}"
+        )
 
 
 __all__ = ["UpgradeOutcome", "Upgrades", "vat_upgraded_reason"]

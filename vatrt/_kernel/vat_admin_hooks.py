@@ -22,6 +22,7 @@ from typing import Any
 
 from .._bundle_format import encode_package
 from .._marshal import DECODE_MAX_DEPTH, RETAIN, CapData, decode, encode
+from .._suggest import did_you_mean
 from .._worker.options import check_worker_options
 from ..config import RESERVED_VAT_NAMES, VAT_NAME
 from ..errors import BundleError, ConfigError
@@ -163,7 +164,8 @@ class VatAdminHooks:
     def hook_get_bundle(self, name: Any) -> str:
         bundle_id = self.bundles.by_name(str(name))
         if bundle_id is None:
-            raise HookError(f"no config bundle named {name!r}", "KeyError")
+            hint = did_you_mean(str(name), self.bundles.names())
+            raise HookError(f"no config bundle named {name!r}{hint}", "KeyError")
         return bundle_id
 
     def _check_bundle(self, bundle_id: Any) -> str:

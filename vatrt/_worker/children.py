@@ -106,8 +106,18 @@ class LocalChild:
 
 
 async def spawn_child() -> LocalChild:
+    # A session of its own: a Ctrl-C at the terminal is the kernel's to handle (it
+    # stops at a crank boundary), and must not reach a child still starting up,
+    # before it ignores SIGINT (it died with a KeyboardInterrupt traceback, and the
+    # kernel with "its worker did not start"). It still dies with the kernel
+    # (PR_SET_PDEATHSIG, `child.py`).
     process = await anyio.open_process(
-        child_command(), stdin=-1, stdout=-1, stderr=None, env=child_environment()
+        child_command(),
+        stdin=-1,
+        stdout=-1,
+        stderr=None,
+        env=child_environment(),
+        start_new_session=True,
     )
     return LocalChild(process)
 

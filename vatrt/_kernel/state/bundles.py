@@ -87,3 +87,9 @@ class BundleStore:
 
     def by_name(self, name: str) -> str | None:
         return self.kv.get(f"namedBundle.{name}")
+
+    def names(self) -> list[str]:
+        """The config bundles' names (for a "did you mean")."""
+        return [
+            key.removeprefix("namedBundle.") for key, _ in self.kv.items_with_prefix("namedBundle.")
+        ]
