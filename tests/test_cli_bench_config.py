@@ -169,3 +169,9 @@ def test_bench_warns_when_the_runs_did_different_work(tmp_path):
     assert record["same_each_run"] is False
     assert "the runs differ" in said(result)
     assert "not deterministic" in said(result)
+
+
+def test_bench_config_says_remote_is_for_the_scenarios(gossip):
+    result = CliRunner().invoke(main, ["bench", str(gossip), "--worker", "remote"])
+    assert result.exit_code == 2
+    assert "--worker remote is for the scenarios" in said(result)
