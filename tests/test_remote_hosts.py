@@ -443,3 +443,17 @@ async def test_create_vat_can_put_a_vat_on_a_host_and_refuses_an_unknown_one(
         assert (status.kind, status.host) == ("subprocess", "h1")
         assert status.pid in children_of(kernel.hosts()[0].pid)
         kernel.audit()
+
+
+async def test_a_host_that_cannot_reach_the_kernel_fails_the_boot_naming_it(
+    anyio_backend, tmp_path
+):
+    config = two_vats(tmp_path, "local")
+    # the kernel listens on 127.0.0.1; its hosts are told to dial 127.0.0.2
+    config["host_link"] = {"advertise": "127.0.0.2", "host_timeout_s": 2}
+    with pytest.raises(
+        vatrt.BundleError, match=r"its worker could not start: host h\d was away for more than 2 s"
+    ):
+        async with vatrt.open_kernel(config):
+            pass
+    await eventually(lambda: children_of(os.getpid()) == [], within=10)

@@ -75,7 +75,9 @@ class RayPlacement:
     async def acquire(self) -> Any:
         async with self._lock:
             if self._group is None:
-                self._group = await anyio.to_thread.run_sync(self._make)
+                # abandoned on cancel: ray.init may retry an unreachable address
+                # for minutes, and a kernel closing must not wait for it
+                self._group = await anyio.to_thread.run_sync(self._make, abandon_on_cancel=True)
             self._users += 1
             return self._group
 
@@ -117,10 +119,12 @@ class RayLauncher:
     async def keep_running(self, plan: Any) -> None:
         group = await self._placement.acquire()
         try:
-            self.actor = await anyio.to_thread.run_sync(self._start, plan, group)
+            self.actor = await anyio.to_thread.run_sync(
+                self._start, plan, group, abandon_on_cancel=True
+            )
             await anyio.sleep_forever()  # Ray restarts it; the kernel waits for it to dial
         finally:
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(30):
                 actor, self.actor = self.actor, None
                 if actor is not None:
                     await anyio.to_thread.run_sync(_kill, actor)

@@ -278,6 +278,7 @@ class HostHub:
         self._links: dict[str, HostLink] = {}
         self._connections = dict.fromkeys(launchers, 0)
         self._changed = anyio.Event()
+        self._failed: dict[str, str] = {}  # host -> why its launcher gave up
         self._started = False
         self._listening = anyio.Event()
         self.address: tuple[str, int] | None = None
@@ -299,9 +300,21 @@ class HostHub:
         self._listening.set()
         for name, (_, launcher, resources) in sorted(self._launchers.items()):
             plan = HostPlan(name, self.address, self._secrets[name], resources, self._tls_ca)
-            task_group.start_soon(launcher.keep_running, plan, name=f"vatrt host {name} launcher")
+            task_group.start_soon(self._launch, launcher, plan, name=f"vatrt host {name} launcher")
         async with listener:
             await listener.serve(self._handle, task_group)
+
+    async def _launch(self, launcher: Any, plan: HostPlan) -> None:
+        """A launcher that fails (Ray unreachable, no interpreter) fails its
+        host's vats with its reason; it never takes the kernel down."""
+        try:
+            await launcher.keep_running(plan)
+        except Exception as e:
+            why = f"its launcher failed: {type(e).__name__}: {e}"
+            log.error("vat host %s: %s", plan.name, why)
+            self.note({"type": "host-launcher-failed", "host": plan.name, "why": why})
+            self._failed[plan.name] = why
+            self._wake()
 
     async def _handle(self, stream: ByteStream) -> None:
         """One connection: whatever its peer does, it ends here (a stranger's
@@ -397,6 +410,8 @@ class HostHub:
                 link = self._links.get(name)
                 if link is not None and not link.lost.is_set():
                     return link
+                if name in self._failed:
+                    raise HostAway(f"host {name}: {self._failed[name]}")
                 await self._changed.wait()
         raise HostAway(f"host {name} was away for more than {self.host_timeout_s:g} s")
 

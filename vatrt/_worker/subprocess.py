@@ -160,7 +160,12 @@ class SubprocessWorker:
         with anyio.CancelScope() as scope:
             self._scope = scope
             try:
-                await self._spawn()
+                try:
+                    await self._spawn()
+                except WorkerDied as e:  # its host did not come (its child may)
+                    raise BundleError(
+                        f"vat {self._spec.name!r}: its worker could not start: {e}"
+                    ) from None
                 task_status.started()
                 while not self._stopped:
                     delivery = self._delivery
