@@ -114,3 +114,9 @@ def test_run_json_with_a_bad_config_prints_nothing_on_stdout_and_the_error_on_st
     assert result.exit_code == 2
     assert result.stdout == ""
     assert "invalid config in" in " ".join(result.stderr.split())
+
+
+def test_run_json_report_may_name_any_vat(tmp_path):
+    result = run(config(tmp_path), "--json", "--report", "boot.books")
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.stdout)["report"]["vat"] == "boot"
