@@ -117,3 +117,21 @@ def test_check_of_every_shipped_config_passes():
         assert result.exit_code == 0, (config, result.output)
     assert "(200 copies of [vats.peer])" in said(vatrt("check", bundles / "gossip.toml"))
     assert "subprocess on host left" in said(vatrt("check", bundles / "payments-on-hosts.toml"))
+
+
+def test_check_warns_of_a_template_in_a_table_without_count(tmp_path):
+    (tmp_path / "peer.py").write_text(PEER)
+    path = tmp_path / "one.toml"
+    path.write_text(
+        '[bundles]\npeer = "peer.py"\n[vats.p]\nbundle = "peer"\nparameters = { index = "{index}", ok = "{x}" }\n'
+    )
+    result = vatrt("check", path)
+    assert result.exit_code == 0
+    assert (
+        "warning: vats.p.parameters.index is '{index}', kept as written: [vats.p] has no count"
+        in said(result)
+    )
+    assert "parameters.ok" not in said(result)
+    assert orjson.loads(vatrt("check", path, "--json").output)["warnings"] == [
+        "vats.p.parameters.index is '{index}', kept as written: [vats.p] has no count, so nothing fills it in"
+    ]

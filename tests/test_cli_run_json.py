@@ -105,3 +105,18 @@ def test_jsonable_tags_what_json_cannot_hold():
         "reason": {"code": 7},
     }
     assert jsonable({1: {3.5}}) == {"1": {"@repr": "{3.5}"}}
+
+
+def test_run_json_with_a_bad_config_prints_nothing_on_stdout_and_the_error_on_stderr(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[vats.a]\nbundel = 'x'\n")
+    result = run(bad, "--json")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "invalid config in" in " ".join(result.stderr.split())
+
+
+def test_run_json_report_may_name_any_vat(tmp_path):
+    result = run(config(tmp_path), "--json", "--report", "boot.books")
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.stdout)["report"]["vat"] == "boot"

@@ -225,3 +225,12 @@ def test_vat_worker_parametrized_runs_each_test_on_both_worker_kinds(pytester):
     result = pytester.runpytest_subprocess("-v", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["*test_echo_doubles?trio-subprocess? PASSED*"])
+
+
+def test_an_unknown_backend_in_vatrt_backends_is_a_usage_error_naming_the_known(project):
+    project.makepyfile(test_gossip=TESTS)
+    result = project.runpytest_subprocess("-p", "no:cacheprovider", "--vatrt-backends", "curio")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--vatrt-backends: unknown backend(s) curio; known: asyncio, trio*"]
+    )

@@ -8,6 +8,7 @@ lists the vats. No kernel is made, no store is touched and no vat is started.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,21 @@ from .errors import ConfigError, VatrtError
 class CheckedConfig:
     config: KernelConfig
     bundle_ids: dict[str, str]  # bundle name -> its ID, as the kernel would install it
+    warnings: list[str] = attrs.field(factory=list)
+
+
+_TEMPLATE = re.compile(r"\{(index|name|count)(:[^{}]*)?\}")
+
+
+def _stray_templates(value: Any, where: str) -> list[str]:
+    """Strings in a vat's parameters that look like ``count`` templates."""
+    if isinstance(value, str):
+        return [f"{where} is {value!r}"] if _TEMPLATE.search(value) else []
+    if isinstance(value, dict):
+        return [w for k, v in value.items() for w in _stray_templates(v, f"{where}.{k}")]
+    if isinstance(value, list | tuple):
+        return [w for i, v in enumerate(value) for w in _stray_templates(v, f"{where}[{i}]")]
+    return []
 
 
 def check_config(path: Path | str | dict[str, Any]) -> CheckedConfig:
@@ -44,7 +60,14 @@ def check_config(path: Path | str | dict[str, Any]) -> CheckedConfig:
             data_capdata(vat.parameters or {})
         except TypeError as e:
             raise ConfigError(f"vats.{name}.parameters: {e}") from None
-    return CheckedConfig(cfg, bundle_ids)
+    copies = {n for names in cfg.groups.values() for n in names}
+    warnings = [
+        f"{stray}, kept as written: [vats.{name}] has no count, so nothing fills it in"
+        for name, vat in cfg.vats.items()
+        if name not in copies
+        for stray in _stray_templates(vat.parameters, f"vats.{name}.parameters")
+    ]
+    return CheckedConfig(cfg, bundle_ids, warnings)
 
 
 def _vat_record(cfg: KernelConfig, name: str, vat: VatConfig) -> dict[str, Any]:
@@ -79,6 +102,7 @@ def as_json(checked: CheckedConfig) -> bytes:
         "max_turns": cfg.max_turns,
         "hosts": {name: attrs.asdict(host) for name, host in cfg.hosts.items()},
         "groups": {table: list(names) for table, names in cfg.groups.items()},
+        "warnings": checked.warnings,
         "vats": [
             {**_vat_record(cfg, name, vat), "copy_of": copy_of.get(name)}
             for name, vat in cfg.vats.items()
@@ -128,6 +152,8 @@ def print_check(checked: CheckedConfig, source: str, console: Console, *, all_co
         path = resolve_bundle_path(cfg, name)
         bundles.add_row(escape(name), escape(str(path)), checked.bundle_ids[name][:15] + "…")
     console.print(bundles)
+    for warning in checked.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     count = len(cfg.vats)
     console.print(
         f"[green]ok[/]: {count} vat{'s' if count != 1 else ''}, {len(cfg.bundles)} bundle"

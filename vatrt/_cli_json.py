@@ -79,12 +79,12 @@ async def run_record(
     if upgraded is not None:
         record["upgrade_all"] = upgrade_record(upgraded)
     if report is not None:
-        name = kernel.config.bootstrap
-        if name is None:
-            raise VatrtError("--report needs a bootstrap vat in the config")
-        record["report"] = {
-            "vat": name,
-            "method": report,
-            "value": jsonable(await kernel.call(name, report)),
-        }
+        # METHOD calls the bootstrap vat's root; VAT.METHOD any vat's (a vat name may
+        # hold dots, a method name may not).
+        name, _, method = report.rpartition(".")
+        name = name or kernel.config.bootstrap or ""
+        if not name:
+            raise VatrtError(f"--report {report}: no bootstrap vat in the config; say VAT.METHOD")
+        value = await kernel.call(name, method)
+        record["report"] = {"vat": name, "method": method, "value": jsonable(value)}
     return code, record

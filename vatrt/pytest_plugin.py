@@ -6,9 +6,10 @@ anyio backend, ``[asyncio]`` and ``[trio]`` (``--vatrt-backends asyncio`` for a
 quick loop); the same simulation must give the same answers on both, and this is
 where a bundle author finds out if it does not.
 
-- ``open_vat_kernel(config, parameters=..., store=..., slog=..., worker=...)``:
-  an async context manager opening a kernel (a config path or dict, parameters
-  overridden per vat table, `vatrt.testing.config_dict`); when its block ends
+- ``open_vat_kernel(config, parameters=..., counts=..., store=..., slog=...,
+  worker=...)``: an async context manager opening a kernel (a config path or
+  dict, parameters overridden per vat table and ``count`` tables resized,
+  `vatrt.testing.config_dict`); when its block ends
   without error the kernel is audited (`Kernel.audit`), then closed.
 - ``vat_kernel``: a kernel opened from the ``vat_config`` fixture (which the test
   module or a conftest defines) with the ``vat_parameters`` fixture's overrides,
