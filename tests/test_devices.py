@@ -44,6 +44,9 @@ def build_device(tools, endowments):
         def fail(self):
             raise ValueError("the device says no")
 
+        def late_node(self):
+            return tools.make_node("Late", Extra())
+
     extra = tools.make_node("Extra", Extra())
     return Counter()
 """
@@ -281,3 +284,11 @@ async def test_a_device_bundle_without_build_device_fails_the_boot_naming_it(
     with pytest.raises(BundleError, match=r"device 'counter': cannot read bundle .*missing\.py"):
         async with vatrt.open_kernel(config):
             pass
+
+
+async def test_a_device_makes_its_nodes_in_build_device_only(anyio_backend, tmp_path):
+    async with vatrt.open_kernel(config_with_device(tmp_path)) as kernel:
+        with pytest.raises(RejectedError, match=r"make_node\(\) is for build_device"):
+            await kernel.call("bootstrap", "give", "user", "late_node")
+        assert await kernel.call("bootstrap", "give", "user", "add", 1) == 1
+        kernel.audit()

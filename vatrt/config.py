@@ -233,6 +233,9 @@ def _check_devices(cfg: KernelConfig, source: str) -> None:
             )
         if "timer" in cfg.vats:
             raise ConfigError(f"{where}: vat name 'timer' is the timer service's ([timer])")
+        start = cfg.timer.start
+        if start != start or start in (float("inf"), float("-inf")) or start < 0:
+            raise ConfigError(f"{where}: timer.start must be a finite number >= 0, not {start!r}")
         if cfg.timer.auto_advance and cfg.timer.source != "virtual":
             raise ConfigError(f"{where}: timer.auto_advance needs timer.source = 'virtual'")
     known = set(cfg.devices) | ({"timer"} if cfg.timer is not None else set())
