@@ -302,6 +302,26 @@ def test_bench_with_subprocess_workers_puts_each_figure_next_to_the_local_one(tm
     assert "vs local" in result.output
 
 
+def test_bench_with_remote_workers_runs_the_vats_on_two_hosts_next_to_local(tmp_path):
+    out = tmp_path / "bench.json"
+    result = vatrt("bench", "pingpong", "fanout", "--quick", "--worker", "remote", "--json", out)
+    assert result.exit_code == 0, result.output
+    rows = orjson.loads(out.read_bytes())["results"]
+    assert [r["scenario"] for r in rows] == [
+        "ping-pong (memory)",
+        "ping-pong (memory, remote)",
+        "ping-pong (sqlite)",
+        "ping-pong (sqlite, remote)",
+        "fan-out to 20 vats (memory)",
+        "fan-out to 20 vats (memory, remote)",
+        "fan-out to 20 vats (sqlite)",
+        "fan-out to 20 vats (sqlite, remote)",
+    ]
+    for local, remote in zip(rows[0::2], rows[1::2], strict=True):
+        assert remote["detail"]["worker"] == "remote"
+        assert remote["detail"]["vs_local"] == round(remote["ops_per_s"] / local["ops_per_s"], 3)
+
+
 def test_bench_names_an_unknown_scenario():
     result = CliRunner().invoke(main, ["bench", "nosuch"])
     assert result.exit_code == 2

@@ -83,3 +83,22 @@ async def test_the_auction_economy_sells_every_day_and_conserves_money(anyio_bac
         late = sum(b["late"] for b in result["bidders"].values())
         assert late == result["late_bids"] > 0  # bids at the deadline lost the tie to the close
         kernel.audit()
+
+
+async def test_the_payments_demo_on_two_hosts_prints_what_it_prints_on_one_machine(
+    anyio_backend,
+):
+    async def outcome(config):
+        async with vatrt.open_kernel(config) as kernel:
+            await kernel.run()
+            kernel.audit()
+            return kernel.kp_resolution(kernel.bootstrap_kpid), sorted(
+                (name, kernel.worker_status(name).host) for name in kernel.vat_names()
+            )
+
+    here, where_here = await outcome(BUNDLES / "payments.toml")
+    there, where_there = await outcome(BUNDLES / "payments-on-hosts.toml")
+    assert there == here
+    assert {host for _, host in where_here} == {None}
+    assert dict(where_there)["bank"] == "left"
+    assert {host for name, host in where_there if name.startswith("client")} == {"left", "right"}

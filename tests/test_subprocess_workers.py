@@ -57,7 +57,8 @@ def build_root_object(vat_powers, vat_parameters, baggage):
 
 
 def children_of(pid):
-    """Live child processes of `pid` (Linux /proc)."""
+    """Live vatrt worker and host processes whose parent is `pid` (Linux /proc).
+    Only vatrt's own: a Ray cluster a test started has children of its own."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -65,9 +66,11 @@ def children_of(pid):
         try:
             with open(f"/proc/{entry}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read()
         except OSError:
             continue
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if int(fields[1]) == pid and fields[0] != "Z" and b"vatrt._worker" in command:
             found.append(int(entry))
     return found
 

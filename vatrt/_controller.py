@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -18,7 +19,9 @@ from ._store.memory import MemoryKVStore
 from ._store.sqlite import SQLiteKVStore
 from ._worker import options
 from ._worker.kinds import WorkerKinds
+from ._worker.launchers import make_launchers
 from ._worker.options import check_worker_options
+from ._worker.remote import HostHub
 from .config import KernelConfig, load_config
 from .errors import ConfigError
 
@@ -51,6 +54,34 @@ def _open(
 def _load_device(source: str, filename: str, module_name: str) -> Callable[..., Any]:
     """A device bundle's ``build_device``, loaded as fresh modules (devices.LoadDevice)."""
     return load_bundle_function(source, filename, module_name, "build_device")
+
+
+def _host_hub(cfg: KernelConfig) -> HostHub | None:
+    """The listener and launchers for the config's vat hosts, if it has any."""
+    if not cfg.hosts:
+        return None
+    link = cfg.host_link
+    tls, tls_ca = None, None
+    if link.tls_cert is not None and link.tls_key is not None:
+        base = Path(cfg.base_dir)
+        cert, key = base / link.tls_cert, base / link.tls_key
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            tls.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError(f"host_link: cannot load tls_cert/tls_key: {e}") from None
+        tls_ca = str(cert.resolve())
+    launchers = make_launchers(
+        cfg.hosts, ray_address=cfg.ray_address, strategy=cfg.placement_strategy
+    )
+    return HostHub(
+        launchers,
+        listen=link.listen,
+        advertise=link.advertise,
+        tls=tls,
+        tls_ca=tls_ca,
+        host_timeout_s=link.host_timeout_s,
+    )
 
 
 def _check_slog(slog: str | Path | IO[bytes] | None) -> Path | None:
@@ -138,6 +169,11 @@ async def open_kernel(
     cfg, kv = _open(config, store)
     default_worker = worker or cfg.default_worker or options.fallback_worker
     cfg = attrs.evolve(cfg, default_worker=default_worker)
+    try:
+        hub = _host_hub(cfg)
+    except ConfigError:
+        kv.close()
+        raise
     slog_file: IO[bytes] | None = None
     if slog_path is not None:
         try:
@@ -151,15 +187,10 @@ async def open_kernel(
     try:
         with _host_heap_frozen():
             async with anyio.create_task_group() as task_group:
-                kernel = Kernel(
-                    kv,
-                    cfg,
-                    task_group,
-                    WorkerKinds(default_worker),
-                    slog_file,
-                    endowments,
-                    _load_device,
-                )
+                kinds = WorkerKinds(default_worker, hub)
+                kernel = Kernel(kv, cfg, task_group, kinds, slog_file, endowments, _load_device)
+                if hub is not None:
+                    hub.note = kernel.slog.write
                 try:
                     await kernel.boot()
                     yield kernel

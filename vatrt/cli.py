@@ -340,10 +340,11 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON here.")
 @click.option(
     "--worker",
-    type=click.Choice(["local", "subprocess"]),
+    type=click.Choice(["local", "subprocess", "remote"]),
     default="local",
     show_default=True,
-    help="subprocess: run each scenario with subprocess workers too, next to local.",
+    help="subprocess: run each scenario with subprocess workers too, next to local; "
+    "remote: with the vats on two vat hosts of this machine (the local launcher).",
 )
 @click.option(
     "--plot",

@@ -21,7 +21,7 @@ from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception
 
 from ._liveslots.promises import DEFAULT_MAX_TURNS
-from ._worker.options import check_worker_options
+from ._worker.options import LAUNCHERS, check_worker_options
 from .errors import ConfigError
 
 VAT_NAME = re.compile(r"[A-Za-z0-9._-]{1,199}")
@@ -48,6 +48,8 @@ class VatConfig:
     # max_restarts, within_s: how often a subprocess worker that dies is restarted.
     restart: dict[str, Any] | None = None
     max_turns: int | None = None  # None: the kernel's max_turns
+    # The vat host (a key of [hosts]) this vat runs on, in a subprocess worker there.
+    host: str | None = None
     # Devices granted in `vat_powers.devices` (names under [devices], or "timer").
     devices: list[str] = attrs.field(factory=list)
 
@@ -72,6 +74,26 @@ class TimerConfig:
 
 
 @attrs.frozen
+class HostConfig:
+    """A vat host (`vatrt._worker.remote`): where some vats' workers run."""
+
+    launcher: str = "local"  # "local" or "ray" (`vatrt._worker.launchers`)
+    # For "ray": the host actor's placement-group bundle, e.g. {CPU = 1}.
+    resources: dict[str, float] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class HostLinkConfig:
+    """How hosts reach the kernel: its listener, and TLS if wanted."""
+
+    listen: str = "127.0.0.1"  # the address the kernel listens on for its hosts
+    advertise: str | None = None  # the address hosts dial (None: listen)
+    host_timeout_s: float = 120.0  # how long a vat waits for its host to come back
+    tls_cert: str | None = None  # PEM certificate and key: hosts must then use TLS
+    tls_key: str | None = None
+
+
+@attrs.frozen
 class KernelConfig:
     vats: dict[str, VatConfig]
     bundles: dict[str, BundlePath] = attrs.field(factory=dict)
@@ -83,6 +105,11 @@ class KernelConfig:
     max_turns: int = DEFAULT_MAX_TURNS
     devices: dict[str, DeviceConfig] = attrs.field(factory=dict)
     timer: TimerConfig | None = None
+    hosts: dict[str, HostConfig] = attrs.field(factory=dict)
+    host_link: HostLinkConfig = attrs.field(factory=HostLinkConfig)
+    ray_address: str = "auto"  # for hosts launched by Ray: ray.init(address=...)
+    # How Ray places the hosts' placement group: PACK, SPREAD, STRICT_PACK, STRICT_SPREAD.
+    placement_strategy: str = "SPREAD"
     # Where relative bundle paths are resolved: the config file's folder.
     base_dir: str = "."
 
@@ -113,15 +140,6 @@ _converter.register_structure_hook(int, _strict(int))
 _converter.register_structure_hook(str, _strict(str))
 
 
-def _number(value: Any, _: type) -> float:
-    if type(value) not in (int, float):
-        raise _WrongType(float, value)
-    return value  # type: ignore[no-any-return]
-
-
-_converter.register_structure_hook(float, _number)
-
-
 def _bundle_path(value: Any, _: type) -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
@@ -131,7 +149,16 @@ def _bundle_path(value: Any, _: type) -> str:
 
 
 _converter.register_structure_hook(BundlePath, _bundle_path)
-for _cls in (VatConfig, DeviceConfig, TimerConfig, KernelConfig):
+
+
+def _number(value: Any, _: type) -> float:
+    if type(value) not in (int, float):
+        raise _WrongType(float, value)
+    return float(value)
+
+
+_converter.register_structure_hook(float, _number)
+for _cls in (VatConfig, DeviceConfig, TimerConfig, HostConfig, HostLinkConfig, KernelConfig):
     _converter.register_structure_hook(
         _cls, make_dict_structure_fn(_cls, _converter, _cattrs_forbid_extra_keys=True)
     )
@@ -199,12 +226,14 @@ def _check(cfg: KernelConfig, source: str) -> None:
         check_worker_options(
             vat.worker, vat.limits, f"invalid config in {source}: vats.{name}", vat.restart
         )
-        if vat.limits and (vat.worker or cfg.default_worker or "local") != "subprocess":
+        kind = vat.worker or ("subprocess" if vat.host else cfg.default_worker) or "local"
+        if vat.limits and kind != "subprocess":
             raise ConfigError(
                 f"invalid config in {source}: vats.{name}.limits need worker = 'subprocess' "
                 "(a vat in the kernel's own process cannot be stopped)"
             )
     _check_devices(cfg, source)
+    check_hosts(cfg, source)
     if cfg.bootstrap is not None and cfg.bootstrap not in cfg.vats:
         raise ConfigError(
             f"invalid config in {source}: bootstrap vat {cfg.bootstrap!r} is not in [vats]"
@@ -246,6 +275,46 @@ def _check_devices(cfg: KernelConfig, source: str) -> None:
                     f"{where}: vats.{name}.devices names {device!r}, which is not a device "
                     f"(known: {', '.join(sorted(known)) or 'none'})"
                 )
+
+
+PLACEMENT_STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
+
+
+def check_hosts(cfg: KernelConfig, source: str) -> None:
+    """Hosts exist where vats name them, with a known launcher; a vat on a host
+    runs in a subprocess worker there (it cannot be `local`)."""
+    where = f"invalid config in {source}"
+    for name, host in cfg.hosts.items():
+        if not VAT_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: host name {name!r} must match [A-Za-z0-9._-]{{1,199}}")
+        if host.launcher not in LAUNCHERS:
+            raise ConfigError(
+                f"{where}: hosts.{name}.launcher must be one of {', '.join(LAUNCHERS)}, "
+                f"not {host.launcher!r}"
+            )
+    for name, vat in cfg.vats.items():
+        if vat.host is None:
+            continue
+        if vat.host not in cfg.hosts:
+            raise ConfigError(
+                f"{where}: vats.{name}.host {vat.host!r} is not in [hosts] "
+                f"(known: {', '.join(sorted(cfg.hosts)) or 'none'})"
+            )
+        if vat.worker == "local":
+            raise ConfigError(
+                f"{where}: vats.{name} cannot be worker = 'local' on host {vat.host!r} "
+                "(a vat on a host runs in a subprocess worker there)"
+            )
+    if cfg.placement_strategy not in PLACEMENT_STRATEGIES:
+        raise ConfigError(
+            f"{where}: placement_strategy must be one of {', '.join(PLACEMENT_STRATEGIES)}, "
+            f"not {cfg.placement_strategy!r}"
+        )
+    link = cfg.host_link
+    if not link.host_timeout_s > 0:
+        raise ConfigError(f"{where}: host_link.host_timeout_s must be > 0")
+    if (link.tls_cert is None) != (link.tls_key is None):
+        raise ConfigError(f"{where}: host_link needs both tls_cert and tls_key, or neither")
 
 
 def resolve_bundle_path(cfg: KernelConfig, name: str) -> Path:

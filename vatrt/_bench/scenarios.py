@@ -48,6 +48,20 @@ def config(n_workers: int = 0, **extra: Any) -> dict[str, Any]:
     return {"bootstrap": "a", "bundles": {"peer": str(PEER)}, "vats": vats, **extra}
 
 
+def placed(cfg: dict[str, Any], worker: str) -> tuple[dict[str, Any], str]:
+    """The config and worker kind for `open_kernel`: with ``remote``, two vat
+    hosts on this machine (the local launcher) and the config's vats dealt
+    between them (a on h1, b on h2, ...); vat-admin stays local."""
+    if worker != "remote":
+        return cfg, worker
+    vats = {
+        name: {**vat, "host": ("h1", "h2")[i % 2]}
+        for i, (name, vat) in enumerate(cfg["vats"].items())
+    }
+    hosts = {"h1": {"launcher": "local"}, "h2": {"launcher": "local"}}
+    return {**cfg, "vats": vats, "hosts": hosts}, "local"
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -88,8 +102,9 @@ async def _measure(
 ) -> Result:
     base = await baseline.pingpong(2000)
     run = _Run(cfg, store)
+    cfg, kind = placed(cfg, worker)
     try:
-        async with open_kernel(cfg, run.store_path(), worker=worker) as kernel:
+        async with open_kernel(cfg, run.store_path(), worker=kind) as kernel:
             await kernel.run()
             kernel.crank_times = []
             start = time.perf_counter()
@@ -199,13 +214,14 @@ async def replay(deliveries: int, worker: str = "local") -> Result:
     with subprocess workers, the replay goes into fresh children."""
     base = await baseline.pingpong(2000)
     run = _Run(config(), store=True)
+    cfg, kind = placed(config(), worker)
     try:
         path = run.store_path()
-        async with open_kernel(config(), path, worker=worker) as kernel:
+        async with open_kernel(cfg, path, worker=kind) as kernel:
             await kernel.run()
             await kernel.call("a", "pingpong", "b", deliveries // 2)
         start = time.perf_counter()
-        async with open_kernel(config(), path, worker=worker) as kernel:
+        async with open_kernel(cfg, path, worker=kind) as kernel:
             elapsed = time.perf_counter() - start
             assert await kernel.call("b", "ping", 7) == 7
             kernel.audit()

@@ -40,7 +40,7 @@ from .._protocol import (
 from .._protocol import encode as encode_record
 from .._refs import is_object
 from .._store.kvstore import KVStore
-from .._worker.base import Worker, WorkerFactory, WorkerSpec, WorkerStatus
+from .._worker.base import HostStatus, Worker, WorkerFactory, WorkerSpec, WorkerStatus
 from .._worker.parking import Parker
 from ..config import KernelConfig, resolve_bundle_path
 from ..errors import (
@@ -166,6 +166,7 @@ class Kernel:
             self.upgrades.queue,
             default_reap_interval=config.reap_interval,
             default_worker=config.default_worker or "local",
+            hosts=frozenset(config.hosts),
         )
         self.devices = Devices(keeper, self.bundles.get, load_device)
         self.syscalls = SyscallHandler(keeper, ops, self.hooks.call, self.devices.call_now)
@@ -317,6 +318,7 @@ class Kernel:
             limits=options.get("limits") or (configured.limits if configured else None),
             restart=options.get("restart") or (configured.restart if configured else None),
             max_turns=(configured.max_turns if configured else None) or self.config.max_turns,
+            host=options.get("host") or (configured.host if configured else None),
         )
         handle = self.syscalls.handle
 
@@ -1035,6 +1037,18 @@ class Kernel:
         if worker is None:
             raise VatTerminated(f"vat {name!r} has not started yet (its start is queued)")
         return worker.status()
+
+    def hosts(self) -> list[HostStatus]:
+        """The config's vat hosts: connected or not, where, how often they connected."""
+        self._check_open("hosts")
+        status = getattr(self._worker_factory, "host_status", None)
+        return list(status()) if status is not None else []
+
+    def host_listener(self) -> tuple[str, int] | None:
+        """The address the kernel's hosts dial (None: no hosts, or not listening yet)."""
+        self._check_open("host_listener")
+        hub = getattr(self._worker_factory, "hub", None)
+        return None if hub is None else hub.address
 
     def _close(self) -> None:
         """`open_kernel` is exiting: stop every worker; from now on every host

@@ -53,7 +53,7 @@ def _describe(reason: Any) -> str:
     return str(reason) if isinstance(reason, BaseException) else repr(reason)
 
 
-CREATE_OPTIONS = frozenset({"critical", "reap_interval", "worker", "limits", "restart"})
+CREATE_OPTIONS = frozenset({"critical", "reap_interval", "worker", "limits", "restart", "host"})
 
 
 class HookError(Exception):
@@ -103,6 +103,7 @@ class VatAdminHooks:
         *,
         default_reap_interval: int,
         default_worker: str = "local",
+        hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.keeper = keeper
         self.refcounts = keeper.refcounts
@@ -111,6 +112,7 @@ class VatAdminHooks:
         self._queue_upgrade = queue_upgrade
         self._default_reap_interval = default_reap_interval
         self._default_worker = default_worker
+        self._hosts = hosts
 
     def call(self, vat_id: str, name: str, args_capdata: CapData) -> list[Any]:
         """Run hook `name` for vat-admin; ``["ok", capdata]`` or ``["error", why, name]``.
@@ -199,7 +201,21 @@ class VatAdminHooks:
             check_worker_options(worker, limits, "create_vat", restart)
         except ConfigError as e:
             raise HookError(str(e), "TypeError") from None
-        if limits and (worker or self._default_worker) != "subprocess":
+        host = options.get("host")
+        if host is not None and host not in self._hosts:
+            known = ", ".join(sorted(self._hosts)) or "none"
+            raise HookError(
+                f"create_vat: host {host!r} is not among the kernel's hosts (known: {known})",
+                "ValueError",
+            )
+        if host is not None and worker == "local":
+            raise HookError(
+                f"create_vat: a vat on host {host!r} runs in a subprocess worker there, "
+                "not worker='local'",
+                "TypeError",
+            )
+        kind = worker or ("subprocess" if host is not None else self._default_worker)
+        if limits and kind != "subprocess":
             raise HookError(
                 "create_vat: limits need worker='subprocess' "
                 "(a vat in the kernel's own process cannot be stopped)",
@@ -218,6 +234,8 @@ class VatAdminHooks:
             vat_options["limits"] = dict(limits)
         if restart:
             vat_options["restart"] = dict(restart)
+        if host is not None:
+            vat_options["host"] = host
         vat_id = add_vat(keeper, name, bundle_id, vat_options, _marshal(parameters))
         created = self.promises.kernel_promise(keeper.vat(vat_id).holder("createResult"))
         return [vat_id, _Slot(created)]

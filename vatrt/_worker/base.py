@@ -52,6 +52,19 @@ class WorkerStatus:
     kind: str  # "local" or "subprocess"
     pid: int  # the process the vat runs in (the kernel's own, for a local vat)
     restarts: int  # times its process was replaced after a crash (subprocess)
+    host: str | None = None  # the vat host its process runs on (None: this machine)
+
+
+@attrs.frozen
+class HostStatus:
+    """One host, as `Kernel.hosts()` shows it."""
+
+    name: str
+    launcher: str
+    connected: bool
+    pid: int  # the host process's pid on its node (0 before it first connected)
+    node: str  # where it runs: a Ray node id, or the machine's name
+    connections: int  # how many times it has connected (1 + reconnections)
 
 
 class Worker(Protocol):

@@ -24,26 +24,12 @@ from .._liveslots.durable import make_baggage
 from .._liveslots.liveslots import LiveSlots
 from .._protocol import Syscall, decode_delivery
 from .frames import NO_RESULT, FrameError, read_frame, split_to_worker, write_frame
+from .processes import die_with_parent
 from .replaying import TranscriptCheck, replay_entries
 
 
 class SyscallRefused(Exception):
     """The kernel refused a syscall of this vat (its delivery is then fatal)."""
-
-
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this process when the kernel's process ends (PR_SET_PDEATHSIG)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:  # the parent died before the request took effect
-        os._exit(1)
 
 
 def _limit_memory(memory_mb: int | None) -> None:
@@ -132,7 +118,7 @@ _replay_batch = msgspec.json.Decoder(_ReplayBatch)
 
 
 def main() -> None:
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the kernel's to handle
     # Frames own the real stdout; what the vat prints goes to stderr.
     fd_in, fd_out = os.dup(0), os.dup(1)

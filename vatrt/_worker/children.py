@@ -10,31 +10,15 @@ limits, restarts and replay work the same for a vat there.
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Protocol
 
 import anyio
 from anyio.abc import Process, TaskGroup
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-_CHILD = "vatrt._worker.child"
+from .processes import child_command, child_environment
+
 _EXIT_GRACE_S = 0.5  # a stopped child has this long to exit on end-of-stream
-
-#: What the child's environment keeps of the kernel's: enough to find Python and
-#: vatrt, nothing that carries secrets or settings of the host.
-_KEPT_ENV = ("PATH", "PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
-
-
-def child_environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in _KEPT_ENV}
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONHASHSEED"] = "0"  # the same set orders in every child and on replay
-    return env
-
-
-def child_command() -> list[str]:
-    return [sys.executable, "-m", _CHILD]
 
 
 class Child(Protocol):

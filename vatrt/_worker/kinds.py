@@ -11,20 +11,29 @@ same config run with another default kind gives the same kernel state.
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .base import NoteFn, SyscallFn, Worker, WorkerSpec
+from .base import HostStatus, NoteFn, SyscallFn, Worker, WorkerSpec
 from .local import LocalWorkerFactory
 from .options import check_worker_options
+from .remote import HostHub, HostSource
 from .subprocess import SubprocessWorkerFactory
 
 
 class WorkerKinds:
-    """The kernel's worker factory: each kind's own, chosen per vat."""
+    """The kernel's worker factory: each kind's own, chosen per vat. A vat
+    on a host (`WorkerSpec.host`) is a subprocess worker whose child runs
+    there (`vatrt._worker.remote`)."""
 
-    def __init__(self, default: str = "local") -> None:
+    def __init__(self, default: str = "local", hub: HostHub | None = None) -> None:
         check_worker_options(default, None, "default_worker")
         self.default = default
+        self.hub = hub
         self._local = LocalWorkerFactory()
         self._subprocess = SubprocessWorkerFactory()
+        for name in hub.names if hub else ():
+            self._subprocess.on_host(name, HostSource(hub, name))  # type: ignore[arg-type]
+
+    def host_status(self) -> list[HostStatus]:
+        return self.hub.status() if self.hub else []
 
     def validate_bundle(self, source: str, filename: str) -> None:
         """Checked as the default kind would: a kernel whose vats run in
@@ -33,7 +42,7 @@ class WorkerKinds:
         factory.validate_bundle(source, filename)
 
     def make(self, spec: WorkerSpec, syscall: SyscallFn, note: NoteFn) -> Worker:
-        kind = spec.worker or self.default
+        kind = spec.worker or ("subprocess" if spec.host else self.default)
         if kind == "subprocess":
             return self._subprocess.make(spec, syscall, note)
         if spec.limits:

@@ -9,6 +9,7 @@ from typing import Any, Final
 from ..errors import ConfigError
 
 KINDS: Final = ("local", "subprocess")
+LAUNCHERS: Final = ("local", "ray")  # what starts a vat host (`vatrt._worker.launchers`)
 
 #: The kind a kernel uses when neither `open_kernel(worker=...)` nor the config's
 #: ``default_worker`` says: "local", unless `vatrt.testing.default_worker` set it

@@ -31,9 +31,10 @@ from anyio.abc import TaskGroup, TaskStatus
 from .._protocol import Answer, Delivery, Failed, Syscall, TranscriptEntry
 from ..errors import BundleError, ConfigError
 from .base import NoteFn, SyscallFn, WorkerSpec, WorkerStatus
-from .children import Child, ChildSource, Spares, child_command, child_environment
+from .children import Child, ChildSource, Spares
 from .frames import HEADER, MAX_FRAME, FrameError, encode, frame, split_to_kernel
 from .parking import Parker
+from .processes import child_command, child_environment
 from .replaying import failed
 
 _REPLAY_BATCH = 100  # transcript entries per replay frame (one exchange each)
@@ -112,7 +113,8 @@ class SubprocessWorker:
 
     def status(self) -> WorkerStatus:
         child = self._child
-        return WorkerStatus("subprocess", child.pid if child else 0, self.restarts)
+        pid = child.pid if child else 0
+        return WorkerStatus("subprocess", pid, self.restarts, self._spec.host)
 
     async def start(self, task_group: TaskGroup) -> None:
         self._children.serve_from(task_group)
@@ -158,7 +160,12 @@ class SubprocessWorker:
         with anyio.CancelScope() as scope:
             self._scope = scope
             try:
-                await self._spawn()
+                try:
+                    await self._spawn()
+                except WorkerDied as e:  # its host did not come (its child may)
+                    raise BundleError(
+                        f"vat {self._spec.name!r}: its worker could not start: {e}"
+                    ) from None
                 task_status.started()
                 while not self._stopped:
                     delivery = self._delivery
