@@ -304,3 +304,20 @@ async def test_virtual_time_starts_where_the_config_says(anyio_backend, tmp_path
         await kernel.advance_time(500)
         assert await kernel.call("sim", "log") == [["a", 1_500]]
         kernel.audit()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_timer_serves_a_vat_on_a_vat_host(backend, tmp_path):
+    config = timer_config(tmp_path)
+    config["hosts"] = {"h1": {"launcher": "local"}}
+    config["vats"]["sim"]["host"] = "h1"
+
+    async def main() -> None:
+        async with vatrt.open_kernel(config) as kernel:
+            await kernel.call("sim", "wake_at", 5, "far away")
+            await kernel.run(until_time=6)
+            assert kernel.worker_status("sim").host == "h1"
+            assert await kernel.call("sim", "log") == [["far away", 5]]
+            kernel.audit()
+
+    anyio.run(main, backend=backend)
