@@ -4,6 +4,7 @@ illegal device calls, and device refs retained in vatParameters across upgrades.
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import vatrt
@@ -292,3 +293,21 @@ async def test_a_device_makes_its_nodes_in_build_device_only(anyio_backend, tmp_
             await kernel.call("bootstrap", "give", "user", "late_node")
         assert await kernel.call("bootstrap", "give", "user", "add", 1) == 1
         kernel.audit()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_vat_on_a_vat_host_calls_a_device_within_its_crank(backend, tmp_path):
+    config = config_with_device(tmp_path)
+    config["hosts"] = {"h1": {"launcher": "local"}}
+    config["vats"]["user"]["host"] = "h1"
+
+    async def main() -> None:
+        async with vatrt.open_kernel(config) as kernel:
+            assert await kernel.call("bootstrap", "give", "user", "add", 2) == 2
+            assert await kernel.call("bootstrap", "give", "user", "extra") == (
+                "hello from an extra node"
+            )
+            assert kernel.worker_status("user").host == "h1"
+            kernel.audit()
+
+    anyio.run(main, backend=backend)
