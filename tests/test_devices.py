@@ -4,6 +4,7 @@ illegal device calls, and device refs retained in vatParameters across upgrades.
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import vatrt
@@ -43,6 +44,9 @@ def build_device(tools, endowments):
 
         def fail(self):
             raise ValueError("the device says no")
+
+        def late_node(self):
+            return tools.make_node("Late", Extra())
 
     extra = tools.make_node("Extra", Extra())
     return Counter()
@@ -281,3 +285,29 @@ async def test_a_device_bundle_without_build_device_fails_the_boot_naming_it(
     with pytest.raises(BundleError, match=r"device 'counter': cannot read bundle .*missing\.py"):
         async with vatrt.open_kernel(config):
             pass
+
+
+async def test_a_device_makes_its_nodes_in_build_device_only(anyio_backend, tmp_path):
+    async with vatrt.open_kernel(config_with_device(tmp_path)) as kernel:
+        with pytest.raises(RejectedError, match=r"make_node\(\) is for build_device"):
+            await kernel.call("bootstrap", "give", "user", "late_node")
+        assert await kernel.call("bootstrap", "give", "user", "add", 1) == 1
+        kernel.audit()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_vat_on_a_vat_host_calls_a_device_within_its_crank(backend, tmp_path):
+    config = config_with_device(tmp_path)
+    config["hosts"] = {"h1": {"launcher": "local"}}
+    config["vats"]["user"]["host"] = "h1"
+
+    async def main() -> None:
+        async with vatrt.open_kernel(config) as kernel:
+            assert await kernel.call("bootstrap", "give", "user", "add", 2) == 2
+            assert await kernel.call("bootstrap", "give", "user", "extra") == (
+                "hello from an extra node"
+            )
+            assert kernel.worker_status("user").host == "h1"
+            kernel.audit()
+
+    anyio.run(main, backend=backend)

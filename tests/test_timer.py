@@ -221,6 +221,8 @@ def test_a_timer_config_is_checked(tmp_path):
         load_config(timer_config(tmp_path, source="sundial"))
     with pytest.raises(ConfigError, match=r"auto_advance needs timer\.source = 'virtual'"):
         load_config(timer_config(tmp_path, source="wall", auto_advance=True))
+    with pytest.raises(ConfigError, match=r"timer\.start must be a finite number >= 0"):
+        load_config(timer_config(tmp_path, start=-1))
     config = timer_config(tmp_path)
     config["vats"]["sim"]["devices"] = ["clock"]
     with pytest.raises(
@@ -293,3 +295,29 @@ async def test_a_delay_pending_when_the_service_upgrades_rejects_with_vat_upgrad
         assert kernel.kp_resolution(kpid)["name"] == "vatUpgraded"
         assert await kernel.call("sim", "log") == [["durable", 5]]
         kernel.audit()
+
+
+async def test_virtual_time_starts_where_the_config_says(anyio_backend, tmp_path):
+    async with vatrt.open_kernel(timer_config(tmp_path, start=1_000)) as kernel:
+        assert kernel.now() == 1_000
+        await kernel.call("sim", "wake_at", 1_500, "a")
+        await kernel.advance_time(500)
+        assert await kernel.call("sim", "log") == [["a", 1_500]]
+        kernel.audit()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_timer_serves_a_vat_on_a_vat_host(backend, tmp_path):
+    config = timer_config(tmp_path)
+    config["hosts"] = {"h1": {"launcher": "local"}}
+    config["vats"]["sim"]["host"] = "h1"
+
+    async def main() -> None:
+        async with vatrt.open_kernel(config) as kernel:
+            await kernel.call("sim", "wake_at", 5, "far away")
+            await kernel.run(until_time=6)
+            assert kernel.worker_status("sim").host == "h1"
+            assert await kernel.call("sim", "log") == [["far away", 5]]
+            kernel.audit()
+
+    anyio.run(main, backend=backend)

@@ -156,15 +156,6 @@ _converter.register_structure_hook(int, _strict(int))
 _converter.register_structure_hook(str, _strict(str))
 
 
-def _number(value: Any, _: type) -> float:
-    if type(value) not in (int, float):
-        raise _WrongType(float, value)
-    return value  # type: ignore[no-any-return]
-
-
-_converter.register_structure_hook(float, _number)
-
-
 def _bundle_path(value: Any, _: type) -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
@@ -176,6 +167,13 @@ def _bundle_path(value: Any, _: type) -> str:
 _converter.register_structure_hook(BundlePath, _bundle_path)
 
 
+def _number(value: Any, _: type) -> float:
+    if type(value) not in (int, float):
+        raise _WrongType(float, value)
+    return float(value)
+
+
+_converter.register_structure_hook(float, _number)
 for _cls in (VatConfig, HostConfig, HostLinkConfig, DeviceConfig, TimerConfig):
     _converter.register_structure_hook(
         _cls, make_dict_structure_fn(_cls, _converter, _cattrs_forbid_extra_keys=True)
@@ -371,6 +369,9 @@ def _check_devices(cfg: KernelConfig, source: str) -> None:
             )
         if "timer" in cfg.vats:
             raise ConfigError(f"{where}: vat name 'timer' is the timer service's ([timer])")
+        start = cfg.timer.start
+        if start != start or start in (float("inf"), float("-inf")) or start < 0:
+            raise ConfigError(f"{where}: timer.start must be a finite number >= 0, not {start!r}")
         if cfg.timer.auto_advance and cfg.timer.source != "virtual":
             raise ConfigError(f"{where}: timer.auto_advance needs timer.source = 'virtual'")
     known = set(cfg.devices) | ({"timer"} if cfg.timer is not None else set())

@@ -65,6 +65,7 @@ class DeviceTools:
         self._node_ids: dict[int, str] = {}  # id(node) -> d+N
         self._ifaces: dict[str, str] = {}  # d+N -> its interface name
         self._objects: dict[str, ObjectRef] = {}
+        self._building = True  # nodes are made only while build_device runs
 
     @property
     def name(self) -> str:
@@ -83,6 +84,8 @@ class DeviceTools:
         """Make `node` (an object with public methods) a device node vats can be
         given (as ``d+1``, ``d+2``, ... in the order made). Make every node in
         ``build_device``, so a reopened kernel gives each the same ref."""
+        if not self._building:
+            raise RuntimeError("make_node() is for build_device: make every node there")
         dref = f"d+{len(self._nodes)}"
         self._nodes[dref] = node
         self._node_ids[id(node)] = dref
@@ -161,6 +164,7 @@ class Devices:
                 raise BundleError(
                     f"device {name!r}: build_device raised {type(e).__name__}: {e}"
                 ) from None
+            tools._building = False
             tools._nodes.pop("d+0")
             tools._nodes["d+0"] = root
             tools._node_ids[id(root)] = "d+0"
