@@ -238,3 +238,36 @@ def test_vatrt_run_says_where_a_vat_raised_and_prints_it_all_with_v(tmp_path, wo
     said = " ".join(report.output.split())
     assert "error: rejected: ValueError: worker gave up" in said
     assert f"raised at {worker}:{raise_line} in deep" in said
+
+
+FATAL = """
+from vatrt.vat import Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    class Fatal:
+        def bootstrap(self, vats, devices):
+            return None
+        def explode(self):
+            raise MemoryError("pretend the vat ran out")
+    return Far("Fatal", Fatal())
+"""
+
+
+async def test_a_fatal_delivery_keeps_its_traceback_in_the_slog_and_the_termination_reason(
+    anyio_backend, tmp_path
+):
+    config = make_config(tmp_path, {"fatal": FATAL}, bootstrap="fatal")
+    source = tmp_path / "fatal.py"
+    slog = BytesIO()
+    async with vatrt.open_kernel(config, slog=slog) as kernel:
+        await kernel.run()
+        with pytest.raises(vatrt.RejectedError) as caught:
+            await kernel.call("fatal", "explode")  # a MemoryError is fatal to the vat
+        assert caught.value.reason.name == "VatTerminated"
+        assert str(caught.value.reason).startswith("vat terminated: MemoryError")
+        where = f'File "{source}", line {line_of(source, "raise MemoryError")}, in explode'
+        assert where in caught.value.traceback
+        kernel.audit()
+    records = [orjson.loads(line) for line in slog.getvalue().splitlines()]
+    (finish,) = [r for r in records if r["type"] == "crank-finish" and r["rolledBack"]]
+    assert where in finish["rolledBack"]

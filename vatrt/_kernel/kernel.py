@@ -700,7 +700,8 @@ class Kernel:
             undeliverable = error_capdata(f"vat terminated: {message}", "VatTerminated", tb)
             self._undeliverable(event, undeliverable)
 
-        return Rollback(f"vat {vat_id} fatal: {message}", recover)
+        # The slog's crank-finish says why, with the traceback if bundle code raised.
+        return Rollback(f"vat {vat_id} fatal: {why}", recover)
 
     def _prepare(self, event: dict[str, Any]) -> Any:
         """The kernel's part of a crank before any delivery, in plain (not async)
