@@ -4,7 +4,7 @@
 
 Opens a kernel in STORE and runs a rally between two vats that goes on until
 told to stop. It prints ``rally <kpid>`` before the run, a vat prints
-``running`` from inside it (the 50th hit), and when ``run()`` raises
+``running`` from inside it (the 50th hit; the kernel shows it as ``pong: running``), and when ``run()`` raises
 KeyboardInterrupt it prints ``KeyboardInterrupt from run()`` and raises it on.
 """
 

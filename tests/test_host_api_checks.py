@@ -543,6 +543,8 @@ CLOSED_CALLS = {
     "kp_status": lambda k: k.kp_status("kp1"),
     "kp_resolution": lambda k: k.kp_resolution("kp1"),
     "kp_result": lambda k: k.kp_result("kp1"),
+    "hosts": lambda k: k.hosts(),
+    "host_listener": lambda k: k.host_listener(),
     "restart_vat": lambda k: k.restart_vat("b"),
     "upgrade_all_vats": lambda k: k.upgrade_all_vats(),
     "collect_garbage": lambda k: k.collect_garbage(),
