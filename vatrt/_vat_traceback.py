@@ -22,6 +22,7 @@ bundle file instead, as its author knows it.
 
 from __future__ import annotations
 
+import functools
 import re
 import traceback
 from types import TracebackType
@@ -49,9 +50,15 @@ def display_type(t: type) -> str:
     return f"{t.__module__}.{t.__qualname__}"
 
 
+@functools.lru_cache(maxsize=64)
+def _lines_of(source: str) -> tuple[str, ...]:
+    """A module's text split into lines, once (a str caches its own hash, so the
+    lookup costs nothing after the first)."""
+    return tuple(source.splitlines())
+
+
 def _bundle_frames(tb: TracebackType | None) -> list[str]:
     lines: list[str] = []
-    split: dict[int, list[str]] = {}  # each module's text split once per traceback
     for frame, lineno in traceback.walk_tb(tb):
         source = frame.f_globals.get(_SOURCE)
         if not isinstance(source, str):
@@ -59,9 +66,7 @@ def _bundle_frames(tb: TracebackType | None) -> list[str]:
         code = frame.f_code
         entry = f'  File "{code.co_filename}", line {lineno}, in {code.co_name}'
         # A frame runs in its module's globals: in a package, `source` is its own module's.
-        text_lines = split.get(id(source))
-        if text_lines is None:
-            text_lines = split[id(source)] = source.splitlines()
+        text_lines = _lines_of(source)
         text = text_lines[lineno - 1].strip() if 1 <= lineno <= len(text_lines) else ""
         lines.append(f"{entry}\n    {text}" if text else entry)
     if len(lines) > MAX_FRAMES:
