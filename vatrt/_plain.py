@@ -39,12 +39,9 @@ from typing import Any
 import orjson
 
 _PLAIN_TYPES = frozenset({str, int, float, bool, type(None), list, dict})
-_OPTIONS = (
-    orjson.OPT_PASSTHROUGH_SUBCLASS
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-    | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_STRICT_INTEGER
-)
+# The types are checked first, so orjson only ever sees plain ones; ints beyond
+# 53 bits still make it fail, leaving them to the walker.
+_OPTIONS = orjson.OPT_STRICT_INTEGER
 _referents = gc.get_referents
 
 
