@@ -282,7 +282,7 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
     for line in crashed:
         console.print(escape(line))
     objects = sum(1 for k in dump if k.startswith("ko") and k.endswith(".refCount"))
-    promises = sum(1 for k in dump if k.startswith("kp") and k.endswith(".refCount"))
+    promises = sum(1 for k in dump if k.startswith("kp") and k.endswith(".record"))
     summary = Table(show_header=False, title="kernel", title_justify="left")
     summary.add_row("schema version", dump.get("kernel.schemaVersion", "?"))
     summary.add_row("cranks", dump.get("kernel.crankNumber", "0"))

@@ -310,7 +310,19 @@ def scenarios(quick: bool, workers: tuple[str, ...] = ("local",)) -> dict[str, S
             return [await child_start(10 if quick else 30)]
 
         extra["child-start"] = starts
+    from . import scale  # here: scale imports this module
+
+    async def warehouse(_: bool) -> list[Result]:
+        sizes = (1_000, 100) if quick else (100_000, 1_000)
+        return [await scale.warehouse(*sizes)]
+
+    async def reopen_history(_: bool) -> list[Result]:
+        histories = (100, 1000) if quick else (1000, 10_000)
+        return [await scale.reopen_vs_history(h, every) for every in (None, 100) for h in histories]
+
     return {
+        "warehouse": warehouse,
+        "reopen-history": reopen_history,
         "pingpong": both(pingpong, n),
         "burst": both(burst, 2 * n),
         "fanout": both(fan_out, 20, n // 20 if quick else 250),

@@ -135,6 +135,33 @@ class SQLiteKVStore(MemoryKVStore):
             block[key] = data.get(key)
         self._undo = {}
 
+    def set(self, key: str, value: str) -> None:
+        if self._in_crank:
+            super().set(key, value)
+            return
+        # Between cranks (the keeper's write-back before a commit, mostly): straight
+        # into the block; no crank can undo it, so the log and its fold are waste.
+        data = self._data
+        old = data.get(key)
+        if old is None:
+            if key not in self._block:
+                self._block_new.add(key)
+            if key[0] == "v":
+                self._unindexed.append(key)
+        data[key] = value
+        self._block[key] = value
+
+    def delete(self, key: str) -> None:
+        if self._in_crank:
+            super().delete(key)
+            return
+        old = self._data.pop(key, None)
+        if old is None:
+            return
+        self._block[key] = None
+        if key[0] == "v":
+            self._unindexed.append(key)
+
     def append_transcript(self, vat_id: str, incarnation: int, position: int, item: str) -> None:
         """Record one delivery; it is kept with its crank, dropped if the crank aborts."""
         row = (vat_id, incarnation, position, item)
