@@ -320,8 +320,9 @@ def bench(
 ) -> None:
     """Run load scenarios, each next to an anyio ping-pong baseline from this process.
 
-    Scenarios: pingpong, burst, fanout, chain, create, upgrade-all, replay (all by
-    default). Ratios against the baseline are what compare across machines.
+    Scenarios: warehouse, reopen-history, pingpong, burst, fanout, chain, create,
+    upgrade-all, replay (all by default). Ratios against the baseline are what
+    compare across machines.
     """
     import orjson
 
