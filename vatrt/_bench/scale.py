@@ -58,7 +58,8 @@ async def warehouse(n_vats: int, max_online: int) -> Result:
     booted, rss, detail = await _boot(n_vats, max_online)
     per_vat_kib = (rss - small) * 1024 / n_vats
     return Result(
-        f"warehouse of {n_vats} vats, {max_online} online (memory)",
+        f"warehouse of {n_vats} vats, {max_online} online (memory): "
+        f"{rss:.0f} MiB, {per_vat_kib:.1f} KiB per vat",
         n_vats / booted,
         "vats booted/s",
         base,
@@ -98,7 +99,8 @@ async def reopen_vs_history(history: int, restart_every: int | None) -> Result:
         run.close()
     mode = f"restart_every={restart_every}" if restart_every else "unbounded"
     return Result(
-        f"reopen after {history} deliveries, {mode}",
+        f"reopen after {history} deliveries, {mode}: {elapsed * 1000:.0f} ms, "
+        f"{transcript} replayed",
         1 / elapsed,
         "reopens/s",
         base,
