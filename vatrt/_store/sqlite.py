@@ -135,30 +135,37 @@ class SQLiteKVStore(MemoryKVStore):
             block[key] = data.get(key)
         self._undo = {}
 
+    # A write in a crank goes in the undo log (folded into the block when the crank
+    # commits); between cranks (the keeper's write-back before a commit, mostly)
+    # no crank can undo it, so it goes straight into the block. One frame either
+    # way: these run ~5 times per crank.
+
     def set(self, key: str, value: str) -> None:
-        if self._in_crank:
-            super().set(key, value)
-            return
-        # Between cranks (the keeper's write-back before a commit, mostly): straight
-        # into the block; no crank can undo it, so the log and its fold are waste.
         data = self._data
         old = data.get(key)
-        if old is None:
-            if key not in self._block:
+        if self._in_crank:
+            undo = self._undo
+            if key not in undo:
+                undo[key] = old
+        else:
+            block = self._block
+            if old is None and key not in block:
                 self._block_new.add(key)
-            if key[0] == "v":
-                self._unindexed.append(key)
+            block[key] = value
         data[key] = value
-        self._block[key] = value
+        if old is None and key[0] == "v":
+            self._unindexed.append(key)
 
     def delete(self, key: str) -> None:
-        if self._in_crank:
-            super().delete(key)
-            return
         old = self._data.pop(key, None)
         if old is None:
             return
-        self._block[key] = None
+        if self._in_crank:
+            undo = self._undo
+            if key not in undo:
+                undo[key] = old
+        else:
+            self._block[key] = None
         if key[0] == "v":
             self._unindexed.append(key)
 
