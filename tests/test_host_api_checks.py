@@ -562,8 +562,6 @@ CLOSED_CALLS = {
     "panic": lambda k: k.panic(vatrt.KernelPanic("late")),
     "advance_time": lambda k: k.advance_time(1),
     "now": lambda k: k.now(),
-    "hosts": lambda k: k.hosts(),
-    "host_listener": lambda k: k.host_listener(),
 }
 
 

@@ -109,7 +109,7 @@ def cycle_config(tmp_path):
 
 
 def promises_in(kernel):
-    return sorted(k.split(".")[0] for k in kernel.dump() if k.startswith("kp") and ".state" in k)
+    return sorted(k.split(".")[0] for k in kernel.dump() if k.startswith("kp") and ".record" in k)
 
 
 async def test_promises_resolved_to_each_other_settle_and_the_run_ends(anyio_backend, cycle_config):

@@ -145,14 +145,14 @@ async def test_a_store_from_a_newer_vatrt_is_refused_and_left_as_it_was(
         db.execute("UPDATE kvStore SET value = '99' WHERE key = 'kernel.schemaVersion'")
     db.close()
     before = store.read_bytes()
-    error = await assert_refused(store, "schema version 99 and this vatrt reads up to 2")
+    error = await assert_refused(store, "schema version 99 and this vatrt reads up to 3")
     assert str(error).endswith("upgrade vatrt")
     await assert_refused(store, "schema version 99", config=config)  # with a config too
     with sqlite3.connect(store) as db:
         (version,) = db.execute(
             "SELECT value FROM kvStore WHERE key = 'kernel.schemaVersion'"
         ).fetchone()
-        db.execute("UPDATE kvStore SET value = '2' WHERE key = 'kernel.schemaVersion'")
+        db.execute("UPDATE kvStore SET value = '3' WHERE key = 'kernel.schemaVersion'")
     db.close()
     assert version == "99"
     assert len(store.read_bytes()) == len(before)

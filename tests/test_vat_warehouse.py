@@ -1,5 +1,9 @@
 """The vat warehouse: at most `max_vats_online` vats loaded, the rest replayed on demand."""
 
+import os
+import time
+
+import anyio
 import pytest
 
 import vatrt
@@ -36,6 +40,28 @@ def build_root_object(vat_powers, vat_parameters, baggage):
 """
 
 NAMES = [f"c{i}" for i in range(6)]
+
+
+def _running(pid):
+    """Whether process `pid` runs (a zombie, ended but not yet reaped, does not)."""
+    if not os.path.isdir("/proc/self"):  # no /proc: ask the process table
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def _wait_until_ended(pid, within_s=10.0):
+    deadline = time.monotonic() + within_s
+    while _running(pid):
+        assert time.monotonic() < deadline, f"the evicted vat's process {pid} still runs"
+        await anyio.sleep(0.05)
 
 
 @pytest.fixture
@@ -81,7 +107,10 @@ async def test_an_evicted_vat_is_offline_and_comes_back_with_its_state(
     async with vatrt.open_kernel(config, max_vats_online=1) as kernel:
         await kernel.run()
         assert await kernel.call("c1", "add", 5) == 5
+        pid = kernel.worker_status("c1").pid
         assert await kernel.call("c2", "add", 1) == 1
+        if worker_kind == "subprocess":
+            await _wait_until_ended(pid)  # an evicted vat's child process is ended
         status = kernel.worker_status("c1")
         assert (status.online, status.pid, status.kind) == (False, 0, worker_kind)
         assert await kernel.call("c1", "add", 6) == 11  # replayed: its ephemeral list is back

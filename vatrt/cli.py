@@ -474,7 +474,7 @@ def _print_inspection(kernel: Kernel, store: Path) -> None:
             "[dim]bundles without a config name are shown by their file; "
             "the stored text is what runs[/]"
         )
-    promises = sum(1 for k in dump if k.startswith("kp") and k.endswith(".refCount"))
+    promises = sum(1 for k in dump if k.startswith("kp") and k.endswith(".record"))
     summary = Table(show_header=False, title="kernel", title_justify="left")
     summary.add_row("schema version", dump.get("kernel.schemaVersion", "?"))
     summary.add_row("cranks", dump.get("kernel.crankNumber", "0"))
@@ -537,8 +537,9 @@ def bench(
     """Run load scenarios, each next to an anyio ping-pong baseline from this process;
     or benchmark your own CONFIG.
 
-    Scenarios: pingpong, burst, fanout, chain, create, upgrade-all, replay (all by
-    default). Ratios against the baseline are what compare across machines.
+    Scenarios: warehouse, reopen-history, pingpong, burst, fanout, chain, create,
+    upgrade-all, replay, idle-vats, big-dict, many-refs, wakeups (all by default).
+    Ratios against the baseline are what compare across machines.
 
     With a CONFIG (a .toml or .json file): one warm-up run, then --repeat timed runs,
     each from a fresh boot; cranks/s and deliveries/s are timed around kernel.run()

@@ -350,7 +350,23 @@ def scenarios(quick: bool, workers: tuple[str, ...] = ("local",)) -> dict[str, S
     async def many_refs(_: bool) -> list[Result]:
         return await scale.many_refs(100, 20 if quick else 300)
 
+    from . import warehouse_scale  # here: it imports this module
+
+    async def warehouse(_: bool) -> list[Result]:
+        sizes = (1_000, 100) if quick else (100_000, 1_000)
+        return [await warehouse_scale.warehouse(*sizes)]
+
+    async def reopen_history(_: bool) -> list[Result]:
+        histories = (100, 1000) if quick else (1000, 10_000)
+        return [
+            await warehouse_scale.reopen_vs_history(h, every)
+            for every in (None, 100)
+            for h in histories
+        ]
+
     return {
+        "warehouse": warehouse,
+        "reopen-history": reopen_history,
         "pingpong": both(pingpong, n),
         "burst": both(burst, 2 * n),
         "fanout": both(fan_out, 20, n // 20 if quick else 250),

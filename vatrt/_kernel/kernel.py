@@ -546,12 +546,14 @@ class Kernel:
                 crank.awaits = True
             elif prepared is not None:
                 vat_id, delivery = prepared
-                worker = self.workers.get(vat_id)
-                if worker is None and self.workers.is_offline(vat_id):
+                try:
+                    crank.worker = self.workers[vat_id]
+                except KeyError:
+                    if not self.workers.is_offline(vat_id):
+                        raise
                     crank.awaits = True  # the warehouse loads it first: the kernel's task
                     crank.load = vat_id, delivery
                 else:
-                    crank.worker = self.workers[vat_id]
                     crank.vat_id, crank.delivery = vat_id, delivery
                     crank.recording = self._delivery_begins(vat_id, crank.worker, delivery)
         except BaseException:

@@ -17,6 +17,7 @@ from ..errors import ReplayDivergence, StoreError
 from .interrupts import StopRequest
 from .ops import KernelOps
 from .state.keeper import KernelKeeper
+from .state.migrations import promises_to_one_key
 from .state.schema import SCHEMA_VERSION
 from .syscalls import SyscallHandler
 
@@ -31,9 +32,11 @@ def migrate(keeper: KernelKeeper, commit: Callable[[], None]) -> None:
             f"it has schema version {version} and this vatrt reads up to "
             f"{SCHEMA_VERSION}: upgrade vatrt",
         )
-    if version < 2:
+    if version < SCHEMA_VERSION:
         # Schema 1 had no retained vatParameters: its vats keep none, and are
-        # ineligible for kernel-unilateral upgrade (SPEC 5, rule 7).
+        # ineligible for kernel-unilateral upgrade (SPEC 5, rule 7). Schemas 1
+        # and 2 kept each promise in up to six keys; 3 keeps one.
+        promises_to_one_key(keeper.kv)
         keeper.set_schema_version(SCHEMA_VERSION)
         commit()
 

@@ -139,11 +139,11 @@ class MemoryKVStore:
         self._crank_transcripts = []
         undo, self._undo = self._undo, {}
         self._in_crank = self._logging = False
-        for key, old in undo.items():
+        for key, old in undo.items():  # this class's own writes: unlogged, in a subclass too
             if old is _ABSENT:
-                self.delete(key)
+                MemoryKVStore.delete(self, key)
             else:
-                self.set(key, old)
+                MemoryKVStore.set(self, key, old)
 
     def commit(self) -> None:
         if self._in_crank:

@@ -135,6 +135,40 @@ class SQLiteKVStore(MemoryKVStore):
             block[key] = data.get(key)
         self._undo = {}
 
+    # A write in a crank goes in the undo log (folded into the block when the crank
+    # commits); between cranks (the keeper's write-back before a commit, mostly)
+    # no crank can undo it, so it goes straight into the block. One frame either
+    # way: these run ~5 times per crank.
+
+    def set(self, key: str, value: str) -> None:
+        data = self._data
+        old = data.get(key)
+        if self._in_crank:
+            undo = self._undo
+            if key not in undo:
+                undo[key] = old
+        else:
+            block = self._block
+            if old is None and key not in block:
+                self._block_new.add(key)
+            block[key] = value
+        data[key] = value
+        if old is None and key[0] == "v":
+            self._unindexed.append(key)
+
+    def delete(self, key: str) -> None:
+        old = self._data.pop(key, None)
+        if old is None:
+            return
+        if self._in_crank:
+            undo = self._undo
+            if key not in undo:
+                undo[key] = old
+        else:
+            self._block[key] = None
+        if key[0] == "v":
+            self._unindexed.append(key)
+
     def append_transcript(self, vat_id: str, incarnation: int, position: int, item: str) -> None:
         """Record one delivery; it is kept with its crank, dropped if the crank aborts."""
         row = (vat_id, incarnation, position, item)

@@ -36,7 +36,6 @@ from .vat_keeper import KeyHolder, VatKeeper
 # Kernel-wide counters the keeper holds in memory, and their first values.
 _COUNTERS = {"kernel.crankNumber": 0, "ko.nextID": 20, "kp.nextID": 40}
 
-_PROMISE_SUFFIXES = ("state", "decider", "subscribers", "queue", "data")
 
 # In the record cache: a kref deleted since the last flush (its keys are still stored).
 _GONE: Any = object()
@@ -280,23 +279,18 @@ class KernelKeeper:
 
     def _load(self, kref: str) -> Any:
         kv = self.kv
-        count = kv.get(f"{kref}.refCount")
-        if count is None:
-            return _GONE  # not cached: the store stays the authority on absence
         record: ObjectRecord | PromiseRecord
         if kref[1] == "o":
+            count = kv.get(f"{kref}.refCount")
+            if count is None:
+                return _GONE  # not cached: the store stays the authority on absence
             reachable, recognizable = count.split(",")
             record = ObjectRecord(kv.get(f"{kref}.owner"), int(reachable), int(recognizable))
         else:
-            record = PromiseRecord(kv.get(f"{kref}.decider"))
-            record.state = kv.get(f"{kref}.state") or "unresolved"
-            subscribers = kv.get(f"{kref}.subscribers")
-            record.subscribers = subscribers.split(",") if subscribers else []
-            queue = kv.get(f"{kref}.queue")
-            record.queue = loads(queue) if queue else []
-            data = kv.get(f"{kref}.data")
-            record.data = loads(data) if data else None
-            record.refcount = int(count)
+            text = kv.get(f"{kref}.record")
+            if text is None:
+                return _GONE
+            record = PromiseRecord.decode(text)
         self._records[kref] = record
         return record
 
@@ -317,22 +311,19 @@ class KernelKeeper:
                 continue  # an aborted creation: the store never had it
             if record is _GONE:
                 del records[kref]
+                if kref[1] == "p":
+                    kv.delete(f"{kref}.record")  # a no-op if it was never stored
+                    continue
                 if kv.get(f"{kref}.refCount") is None:
                     continue  # born and gone since the last flush: never stored
-                suffixes = ("owner",) if kref[1] == "o" else _PROMISE_SUFFIXES
-                for suffix in (*suffixes, "refCount"):
-                    kv.delete(f"{kref}.{suffix}")
+                kv.delete(f"{kref}.owner")
+                kv.delete(f"{kref}.refCount")
             elif type(record) is ObjectRecord:
                 put(f"{kref}.owner", record.owner)
                 put(f"{kref}.refCount", f"{record.reachable},{record.recognizable}")
             else:
                 assert type(record) is PromiseRecord
-                put(f"{kref}.state", record.state)
-                put(f"{kref}.decider", record.decider)
-                put(f"{kref}.subscribers", ",".join(record.subscribers) or None)
-                put(f"{kref}.queue", dumps(record.queue) if record.queue else None)
-                put(f"{kref}.data", dumps(record.data) if record.data is not None else None)
-                put(f"{kref}.refCount", str(record.refcount))
+                put(f"{kref}.record", record.encode())
         self._dirty.clear()
 
     # -- c-lists --------------------------------------------------------------------
@@ -670,8 +661,11 @@ class KernelKeeper:
 
     def stored_krefs(self) -> list[str]:
         """Every object and promise the store has a record of (after a `flush`)."""
-        cut = len(".refCount")
-        return [k[:-cut] for k, _ in self.kv.items_with_prefix("k") if k.endswith(".refCount")]
+        return [
+            k.split(".", 1)[0]
+            for k, _ in self.kv.items_with_prefix("k")
+            if k.endswith((".refCount", ".record"))
+        ]
 
 
 __all__ = ["KernelKeeper", "is_object"]

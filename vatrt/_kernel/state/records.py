@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple
 
+import orjson
+
 from ..._marshal import CapData
 
 
@@ -63,6 +65,34 @@ class PromiseRecord:
     def restore(self) -> None:
         """Put back the queue this journal copy was taken with."""
         del self.queue[self.queue_length :]
+
+    # Stored as one key (schema 3): ``kpN.record``, a JSON object with what is not
+    # a default (``state`` and ``refCount`` always). One write per change of the
+    # record, not one per field changed: a block that saw a promise born,
+    # resolved and still held wrote six keys for it before, and six deletes later.
+
+    def encode(self) -> str:
+        value: dict[str, Any] = {"state": self.state, "refCount": self.refcount}
+        if self.decider is not None:
+            value["decider"] = self.decider
+        if self.subscribers:
+            value["subscribers"] = self.subscribers
+        if self.queue:
+            value["queue"] = self.queue
+        if self.data is not None:
+            value["data"] = self.data
+        return orjson.dumps(value).decode()
+
+    @classmethod
+    def decode(cls, text: str) -> PromiseRecord:
+        value = orjson.loads(text)
+        record = cls(value.get("decider"))
+        record.state = value["state"]
+        record.refcount = value["refCount"]
+        record.subscribers = value.get("subscribers", [])
+        record.queue = value.get("queue", [])
+        record.data = value.get("data")
+        return record
 
 
 GCKind = Literal["dropExport", "retireExport", "retireImport"]

@@ -2,7 +2,8 @@
 
 Key schema (every key the kernel writes; values are strings)::
 
-    kernel.schemaVersion = "2"          2: vats retain their vatParameters
+    kernel.schemaVersion = "3"          2: vats retain their vatParameters;
+                                        3: one key per promise record
     kernel.initialized = "1"            first boot done: static vats started, bootstrap queued
     kernel.bootstrapResult = kpN        the bootstrap message's result promise
     kernel.config = JSON {source, sha256, vats}   the config the first boot used: its
@@ -27,6 +28,7 @@ Key schema (every key the kernel writes; values are strings)::
     vN.done = kpN                       kernel-decided: settles when the vat ends
     vN.reapCountdown = N                deliveries left until bring-out-your-dead
     vN.t.next = N                       next transcript position (stores that keep them)
+    vN.options.restartEvery = N         (in vN.options) bounded replay: restart at N deliveries
     vN.o.nextID = N, vN.p.nextID = N    next import vrefs o-N / p-N
     vN.c.<kref> = "R <vref>" | "_ <vref>"   c-list kernel->vat; R: reachable by the vat
     vN.c.<vref> = <kref>                c-list vat->kernel
@@ -37,12 +39,14 @@ Key schema (every key the kernel writes; values are strings)::
     ko.nextID = N, kp.nextID = N
     koN.owner = vN                      absent once the owning vat is gone
     koN.refCount = "<reachable>,<recognizable>"
-    kpN.state = unresolved | fulfilled | rejected
-    kpN.decider = vN                    absent while no vat may resolve it
-    kpN.subscribers = "vA,vB"
-    kpN.queue = JSON [message, ...]     sends waiting for a resolution
-    kpN.data = JSON capdata             the resolution
-    kpN.refCount = N
+    kpN.record = JSON {state, refCount, decider?, subscribers?, queue?, data?}
+                                        state: unresolved | fulfilled | rejected;
+                                        decider: vN, absent while no vat may resolve it;
+                                        subscribers: [vA, vB]; queue: [message, ...],
+                                        sends waiting for a resolution; data: capdata,
+                                        the resolution (schema < 3: kpN.state,
+                                        kpN.decider, kpN.subscribers = "vA,vB",
+                                        kpN.queue, kpN.data, kpN.refCount)
 
     runQueue.head = N, runQueue.tail = N, runQueue.<n> = JSON event
                                         (kernel-initiated upgrades go in at the head,
@@ -85,7 +89,7 @@ from typing import Any
 
 import orjson
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def loads(text: str) -> Any:

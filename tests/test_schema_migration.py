@@ -1,0 +1,90 @@
+"""Schema 3 (one key per promise record): stores from schemas 1 and 2 migrate on open."""
+
+import sqlite3
+
+import orjson
+import pytest
+
+import vatrt
+from vatrt.testing import make_config
+
+pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
+
+# Leaves promises alive in the store: one with queued sends, one with subscribers.
+VAT = """
+from vatrt.vat import E, Far, make_promise_kit
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    peers = {}
+    kits = []
+
+    class Holder:
+        def bootstrap(self, vats, devices):
+            peers.update(vats)
+        def hold(self):
+            promise, resolve, _ = make_promise_kit()
+            kits.append(resolve)
+            return promise
+        async def wait_on_other(self):
+            p = E(peers["other"]).hold()
+            E(p).anything(1)       # queued on the unresolved promise
+            return await p
+        def release(self, value):
+            for resolve in kits:
+                resolve(value)
+            return len(kits)
+    return Far("Holder", Holder())
+"""
+
+
+def _old_keys(record_key: str, text: str) -> dict[str, str]:
+    """A ``kpN.record`` written as schemas 1 and 2 kept it: up to six keys."""
+    kref = record_key.split(".")[0]
+    value = orjson.loads(text)
+    keys = {f"{kref}.state": value["state"], f"{kref}.refCount": str(value["refCount"])}
+    if "decider" in value:
+        keys[f"{kref}.decider"] = value["decider"]
+    if value.get("subscribers"):
+        keys[f"{kref}.subscribers"] = ",".join(value["subscribers"])
+    if value.get("queue"):
+        keys[f"{kref}.queue"] = orjson.dumps(value["queue"]).decode()
+    if "data" in value:
+        keys[f"{kref}.data"] = orjson.dumps(value["data"]).decode()
+    return keys
+
+
+@pytest.mark.parametrize("old_version", ["1", "2"])
+async def test_a_store_with_promises_in_several_keys_opens_with_one_key_each(
+    anyio_backend, tmp_path, old_version
+):
+    config = make_config(tmp_path / "cfg", {"holder": VAT, "other": VAT}, bootstrap="holder")
+    store = tmp_path / "kernel.sqlite"
+    async with vatrt.open_kernel(config, store) as kernel:
+        await kernel.run()
+        waiting = kernel.queue_to_vat_root("holder", "wait_on_other")
+        await kernel.run()
+        before = kernel.dump()
+    records = {k: v for k, v in before.items() if k.endswith(".record")}
+    assert any("subscribers" in orjson.loads(v) for v in records.values())
+    db = sqlite3.connect(store)
+    for key, text in records.items():
+        db.execute("DELETE FROM kvStore WHERE key = ?", (key,))
+        db.executemany("INSERT INTO kvStore VALUES (?, ?)", _old_keys(key, text).items())
+    db.execute("UPDATE kvStore SET value = ? WHERE key = 'kernel.schemaVersion'", (old_version,))
+    db.commit()
+    db.close()
+    async with vatrt.open_kernel(None, store) as kernel:
+        after = kernel.dump()
+        assert after["kernel.schemaVersion"] == "3"
+        migrated = {k: v for k, v in after.items() if k.startswith("kp")}
+        assert {k: orjson.loads(v) for k, v in migrated.items() if k.endswith(".record")} == {
+            k: orjson.loads(v) for k, v in records.items()
+        }
+        assert not [k for k in migrated if not k.endswith(".record") and k != "kp.nextID"]
+        kernel.audit()
+        assert await kernel.call("other", "release", 5) == 1
+        assert kernel.kp_resolution(waiting) == 5
+        kernel.audit()
+    async with vatrt.open_kernel(None, store) as kernel:  # migrated once, reopens as 3
+        assert kernel.dump()["kernel.schemaVersion"] == "3"
+        kernel.audit()
