@@ -3,7 +3,7 @@
 import pytest
 
 import vatrt
-from vatrt._kernel.reap_schedule import VATS_PER_STRETCH, reap_interval
+from vatrt._kernel.state.reap_schedule import VATS_PER_STRETCH, reap_interval
 from vatrt.testing import make_config
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..._marshal import CapData
 from ..._refs import ROOT_VREF
-from ..reap_schedule import reap_interval
+from .reap_schedule import reap_interval
 from .clist import CList
 from .schema import dumps, loads
 
