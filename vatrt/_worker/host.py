@@ -72,6 +72,7 @@ class _Child:
             stdout=subprocess.PIPE,
             env=child_environment(),
             close_fds=True,
+            start_new_session=True,  # a terminal's Ctrl-C is the kernel's, not theirs
         )
         self._inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         threading.Thread(target=self._write, daemon=True).start()

@@ -60,7 +60,12 @@ class LocalLauncher:
         try:
             while True:
                 self.process = process = await anyio.open_process(
-                    child_command(_HOST_MODULE), stdin=-1, stdout=None, stderr=None, env=env
+                    child_command(_HOST_MODULE),
+                    stdin=-1,
+                    stdout=None,
+                    stderr=None,
+                    env=env,
+                    start_new_session=True,  # a terminal's Ctrl-C is the kernel's to handle
                 )
                 self.starts += 1
                 began = anyio.current_time()
