@@ -246,8 +246,8 @@ def test_a_ctrl_c_between_two_chunks_of_a_run_stops_it_before_the_next(tmp_path,
             chunks = []
             run = kernel.run
 
-            async def run_then_ctrl_c(max_cranks=None):
-                ran = await run(max_cranks=max_cranks)
+            async def run_then_ctrl_c(max_cranks=None, **options):
+                ran = await run(max_cranks=max_cranks, **options)
                 chunks.append(ran)
                 signal.raise_signal(signal.SIGINT)  # after the chunk, outside kernel.run
                 return ran
