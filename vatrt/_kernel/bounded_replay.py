@@ -23,9 +23,14 @@ from __future__ import annotations
 
 import ast
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._bundle_format import decode_package
+
+if TYPE_CHECKING:
+    from .state.bundles import BundleStore
+    from .state.keeper import KernelKeeper
+    from .upgrade import Upgrades
 
 #: The top-level assignment a bundle makes to declare all its state durable.
 DECLARATION = 'VAT_STATE = "durable"'
@@ -82,14 +87,13 @@ class BoundedReplay:
     the upgrade: `Upgrades.queue` with origin ``"restart"``), so it runs before
     the next message."""
 
-    def __init__(self, keeper: Any, upgrades: Any, bundles: Any) -> None:
+    def __init__(self, keeper: KernelKeeper, upgrades: Upgrades, bundles: BundleStore) -> None:
         self.keeper = keeper
         self.upgrades = upgrades
         self.bundles = bundles
         self._every: dict[str, int | None] = {}  # vat -> its restart_every (cached)
         self.queued: set[str] = set()  # restarts on the run-queue, not yet run
         self._queued_in_crank: list[str] = []
-        self.restarts = 0
 
     def after_delivery(self, vat_id: str) -> None:
         every = self._every.get(vat_id, 0)
@@ -121,11 +125,6 @@ class BoundedReplay:
 
     def finished(self, vat_id: str) -> None:
         """Its restart ran (upgraded, or rolled back: tried again later)."""
-        self.queued.discard(vat_id)
-        self.restarts += 1
-
-    def forget(self, vat_id: str) -> None:
-        self._every.pop(vat_id, None)
         self.queued.discard(vat_id)
 
     def crank_committed(self) -> None:
