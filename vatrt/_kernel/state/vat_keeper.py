@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..._marshal import CapData
 from ..._refs import ROOT_VREF
-from .reap_schedule import reap_interval
 from .clist import CList
+from .reap_schedule import reap_interval
 from .schema import dumps, loads
 
 if TYPE_CHECKING:
