@@ -5,31 +5,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_cli_bench_config import DRIVER, PEER  # the same user bundles
 
 pytest_plugins = ["pytester"]
 
-PEER = """
-from vatrt.vat import Far
-
-def build_root_object(vat_powers, vat_parameters, baggage):
-    me = vat_parameters["index"]
-    return Far("Peer", hear=lambda rumour: me)
-"""
-
-DRIVER = """
-from vatrt.vat import E, Far
-
-def build_root_object(vat_powers, vat_parameters, baggage):
-    class Driver:
-        async def bootstrap(self, vats, devices):
-            peers = [v for k, v in sorted(vats.items()) if k.startswith("peer-")]
-            total = 0
-            for _ in range(vat_parameters["rounds"]):
-                total += sum([await p for p in [E(p).hear("x") for p in peers]])
-            return total
-
-    return Far("Driver", Driver())
-"""
 
 CONFIG = """
 bootstrap = "driver"
