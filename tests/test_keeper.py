@@ -95,10 +95,39 @@ def test_flush_writes_what_survives_and_nothing_born_and_gone_since(kv):
         f"{ko}.refCount": "1,1",
         "runQueue.head": "1",
         "runQueue.tail": "2",
-        "runQueue.1": '{"type":"bringOutYourDead","vatID":"v2"}',
+        # chunk 0 (positions 0-63) from its first live position (schema 4)
+        "runQueue.0": '[1,{"type":"bringOutYourDead","vatID":"v2"}]',
     }
     # a keeper reading that store sees what the writer had in memory
     assert snapshot(KernelKeeper(kv), [ko, short_lived]) == snapshot(keeper, [ko, short_lived])
+
+
+def test_a_long_run_queue_is_stored_in_chunks_and_read_back_across_them(kv):
+    keeper = KernelKeeper(kv)
+    for n in range(150):
+        keeper.push_event({"type": "bringOutYourDead", "vatID": f"v{n}"})
+    for _ in range(70):  # consumed: chunk 0 entirely, chunk 1 in part
+        keeper.pop_event()
+    keeper.push_events_first([{"type": "bringOutYourDead", "vatID": "first"}])
+    keeper.flush()
+
+    stored = {k: orjson.loads(v) for k, v in kv.items_with_prefix("runQueue.")}
+    assert sorted(stored) == ["runQueue.1", "runQueue.2", "runQueue.head", "runQueue.tail"]
+    assert (stored["runQueue.head"], stored["runQueue.tail"]) == (69, 150)
+    assert stored["runQueue.1"][0] == 69
+    assert len(stored["runQueue.1"]) == 1 + 128 - 69
+    reopened = KernelKeeper(kv).run_queue_events()
+    assert reopened == keeper.run_queue_events()
+    assert [e["vatID"] for e in reopened][:2] == ["first", "v70"]
+    assert len(reopened) == 81
+
+    while keeper.pop_event() is not None:
+        pass
+    keeper.flush()
+    assert dict(kv.items_with_prefix("runQueue.")) == {
+        "runQueue.head": "150",
+        "runQueue.tail": "150",
+    }, "a chunk with no live event is deleted"
 
 
 def test_a_deleted_record_leaves_the_store_at_the_next_flush(kv):

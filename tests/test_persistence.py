@@ -73,7 +73,7 @@ async def test_the_store_is_a_wal_sqlite_file_with_a_kvstore_table(anyio_backend
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     rows = dict(db.execute("SELECT key, value FROM kvStore"))
-    assert rows["kernel.schemaVersion"] == "3"
+    assert rows["kernel.schemaVersion"] == "4"
     assert orjson.loads(rows[f"{vat_id}.vatParameters"]) == {"body": "{}", "slots": []}
     transcript = db.execute(
         "SELECT item FROM transcript WHERE vatID = ? ORDER BY position", (vat_id,)
@@ -148,7 +148,7 @@ async def test_a_store_from_schema_version_1_opens_without_retained_parameters(
     db.commit()
     db.close()
     async with vatrt.open_kernel(config, store=store) as kernel:
-        assert kernel.dump()["kernel.schemaVersion"] == "3"
+        assert kernel.dump()["kernel.schemaVersion"] == "4"
         assert kernel.vat_parameters(counter) is None
         assert kernel.vat_parameters(other) is None
         report = await kernel.upgrade_all_vats()

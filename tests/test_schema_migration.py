@@ -1,4 +1,5 @@
-"""Schema 3 (one key per promise record): stores from schemas 1 and 2 migrate on open."""
+"""Schemas 3 (one key per promise record) and 4 (the run-queue in chunks): older
+stores migrate on open."""
 
 import sqlite3
 
@@ -75,7 +76,7 @@ async def test_a_store_with_promises_in_several_keys_opens_with_one_key_each(
     db.close()
     async with vatrt.open_kernel(None, store) as kernel:
         after = kernel.dump()
-        assert after["kernel.schemaVersion"] == "3"
+        assert after["kernel.schemaVersion"] == "4"
         migrated = {k: v for k, v in after.items() if k.startswith("kp")}
         assert {k: orjson.loads(v) for k, v in migrated.items() if k.endswith(".record")} == {
             k: orjson.loads(v) for k, v in records.items()
@@ -85,6 +86,44 @@ async def test_a_store_with_promises_in_several_keys_opens_with_one_key_each(
         assert await kernel.call("other", "release", 5) == 1
         assert kernel.kp_resolution(waiting) == 5
         kernel.audit()
-    async with vatrt.open_kernel(None, store) as kernel:  # migrated once, reopens as 3
-        assert kernel.dump()["kernel.schemaVersion"] == "3"
+    async with vatrt.open_kernel(None, store) as kernel:  # migrated once, reopens as 4
+        assert kernel.dump()["kernel.schemaVersion"] == "4"
+        kernel.audit()
+
+
+@pytest.mark.parametrize("old_version", ["1", "3"])
+async def test_a_store_with_a_key_per_queued_event_opens_with_its_run_queue_in_chunks(
+    anyio_backend, tmp_path, old_version
+):
+    config = make_config(tmp_path / "cfg", {"holder": VAT, "other": VAT}, bootstrap="holder")
+    store = tmp_path / "kernel.sqlite"
+    async with vatrt.open_kernel(config, store) as kernel:
+        await kernel.run()
+        queued = [kernel.queue_to_vat_root("other", "release", [n]) for n in range(100)]
+        before = kernel.dump()
+    head, tail = int(before["runQueue.head"]), int(before["runQueue.tail"])
+    assert tail - head == 100
+    chunks = {k: orjson.loads(v) for k, v in before.items() if k[9:].lstrip("-").isdigit()}
+    events = [e for k in sorted(chunks, key=lambda k: int(k[9:])) for e in chunks[k][1:]]
+    assert len(chunks) >= 2
+    assert len(events) == 100
+    db = sqlite3.connect(store)
+    db.executemany("DELETE FROM kvStore WHERE key = ?", [(k,) for k in chunks])
+    db.executemany(  # as schemas 1 to 3 kept them: a key per event
+        "INSERT INTO kvStore VALUES (?, ?)",
+        [(f"runQueue.{head + i}", orjson.dumps(e).decode()) for i, e in enumerate(events)],
+    )
+    db.execute("UPDATE kvStore SET value = ? WHERE key = 'kernel.schemaVersion'", (old_version,))
+    db.commit()
+    db.close()
+    async with vatrt.open_kernel(None, store) as kernel:
+        after = kernel.dump()
+        assert after["kernel.schemaVersion"] == "4"
+        assert {k: v for k, v in after.items() if k.startswith("runQueue.")} == {
+            k: v for k, v in before.items() if k.startswith("runQueue.")
+        }
+        kernel.audit()
+        await kernel.run()
+        assert [kernel.kp_resolution(kp) for kp in queued] == [0] * 100  # no kits held
+        assert kernel.dump()["runQueue.head"] == kernel.dump()["runQueue.tail"]
         kernel.audit()

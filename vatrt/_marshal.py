@@ -42,7 +42,7 @@ from typing import Any, TypedDict
 
 import orjson
 
-from ._plain import may_hold_qclass, nests_within, plain_body
+from ._plain import NOT_KEPT, may_hold_qclass, nests_within, plain_body, take_parsed
 from ._vat_traceback import display_type, vat_traceback
 
 
@@ -309,8 +309,12 @@ def decode(capdata: CapData, from_slot: FromSlot, *, max_depth: int = DECODE_MAX
     """Unmarshal capdata; each slot is turned into a value by `from_slot` once.
 
     A body nested deeper than `max_depth` is a `ValueError` (never a RecursionError).
-    A body that cannot hold a ``@qclass`` record is what orjson parses."""
+    A body that cannot hold a ``@qclass`` record is what orjson parses, and a
+    body the kernel has just checked is not even parsed again (`take_parsed`)."""
     body = capdata["body"]
+    tree = take_parsed(body, max_depth)
+    if tree is not NOT_KEPT:
+        return tree
     if not may_hold_qclass(body):
         tree = orjson.loads(body)
         if nests_within(tree, max_depth):

@@ -27,6 +27,16 @@ On the way back, a body with neither ``@qclass`` nor a ``\\u`` escape (which
 could spell it) decodes to exactly what orjson parses, so only its depth is
 checked (`nests_within`).
 
+**Parsed once.** The kernel parses every body a vat hands it, to check it
+(`vatrt._kernel.capdata_check`); a local receiver would parse the same text
+again. So the kernel's check leaves the tree of a plain body here
+(`keep_parsed`) and the receiver's `decode` takes it (`take_parsed`): the text
+is the key, the tree goes to the first decoder that asks and is forgotten, so
+no two decoders ever share one (a tree is the receiver's to change). A body
+decoded in another process, or never, is dropped when the trees kept reach
+`_KEPT_MAX_CHARS` of text: the cache only ever saves a parse, never changes an
+answer (equal texts parse to equal trees).
+
 The answers are the walker's, byte for byte, or None to let the walker run: the
 fast path never changes what a value marshals to, only how fast.
 """
@@ -70,7 +80,7 @@ def plain_body(value: Any, max_depth: int) -> str | None:
         body = orjson.dumps(value, option=_OPTIONS)
     except orjson.JSONEncodeError:  # an int beyond 53 bits, a lone surrogate
         return None
-    if b'"@qclass"' in body:
+    if b"@" in body and b'"@qclass"' in body:  # memchr first: most bodies have no "@"
         return None
     if floats and b"null" in body and _count_nulls(body) != sum(x.count(None) for x in levels):
         return None  # NaN or an infinity, which orjson wrote as null
@@ -85,8 +95,43 @@ def _count_nulls(body: bytes) -> int:
 
 def may_hold_qclass(body: str) -> bool:
     """Whether a parsed `body` can hold a ``@qclass`` key: spelled out, or behind a
-    ``\\u`` escape."""
-    return "@qclass" in body or "\\u" in body
+    ``\\u`` escape. (A one-character search is memchr, ~50x faster than a
+    longer one: most bodies have neither ``@`` nor a backslash.)"""
+    return ("@" in body and "@qclass" in body) or ("\\" in body and "\\u" in body)
+
+
+# The trees of plain bodies the kernel checked, by text, with the depth they were
+# checked to, for their receiver (see the module's docstring).
+_kept: dict[str, tuple[Any, int]] = {}
+_kept_chars = 0
+_KEPT_MAX_CHARS = 1 << 20
+
+
+def keep_parsed(body: str, tree: Any, depth: int) -> None:
+    """Keep the tree of plain `body`, which nests at most `depth` levels, for the
+    body's one receiver."""
+    global _kept_chars
+    if _kept_chars + len(body) > _KEPT_MAX_CHARS:
+        _kept.clear()  # all at once: an LRU's bookkeeping would cost more than a parse
+        _kept_chars = 0
+    if body not in _kept:
+        _kept_chars += len(body)
+    _kept[body] = (tree, depth)
+
+
+def take_parsed(body: str, max_depth: int) -> Any:
+    """The tree `keep_parsed` kept for `body` if it nests within `max_depth`, and
+    forget it; else `NOT_KEPT`."""
+    global _kept_chars
+    kept = _kept.pop(body, None)
+    if kept is None:
+        return NOT_KEPT
+    _kept_chars -= len(body)
+    tree, depth = kept
+    return tree if depth <= max_depth else NOT_KEPT
+
+
+NOT_KEPT: Any = object()
 
 
 def nests_within(tree: Any, max_depth: int) -> bool:

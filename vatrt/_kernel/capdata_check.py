@@ -17,7 +17,9 @@ exit's info in a notice to vat-admin).
 This is the syscall path, so it is cheap where it can be: a body with neither
 ``@qclass`` nor a ``\\u`` escape (which could spell one) is only parsed (orjson),
 its depth counted a level at a time in C (`vatrt._plain.nests_within`) and its
-top looked at; the others are walked once, as `decode` would.
+top looked at, and its tree is left for the receiver to take instead of parsing
+the text again (`vatrt._plain.keep_parsed`); the others are walked once, as
+`decode` would.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 import orjson
 
 from .._marshal import MAX_DEPTH
-from .._plain import may_hold_qclass, nests_within
+from .._plain import keep_parsed, may_hold_qclass, nests_within
 
 _QCLASS = "@qclass"
 _NESTED = (list, dict)
@@ -72,6 +74,7 @@ def check_capdata(capdata: Any, max_depth: int = MAX_DEPTH) -> Any:
     if not may_hold_qclass(body) and nests_within(tree, max_depth):
         if slots:
             raise ValueError("capdata slot 0 is not referred to by its body")
+        keep_parsed(body, tree, max_depth)
         return tree
     used: set[int] = set()
     if type(tree) in _NESTED:

@@ -17,7 +17,7 @@ from ..errors import ReplayDivergence, StoreError
 from .interrupts import StopRequest
 from .ops import KernelOps
 from .state.keeper import KernelKeeper
-from .state.migrations import promises_to_one_key
+from .state.migrations import promises_to_one_key, run_queue_to_chunks
 from .state.schema import SCHEMA_VERSION
 from .syscalls import SyscallHandler
 
@@ -35,8 +35,11 @@ def migrate(keeper: KernelKeeper, commit: Callable[[], None]) -> None:
     if version < SCHEMA_VERSION:
         # Schema 1 had no retained vatParameters: its vats keep none, and are
         # ineligible for kernel-unilateral upgrade (SPEC 5, rule 7). Schemas 1
-        # and 2 kept each promise in up to six keys; 3 keeps one.
-        promises_to_one_key(keeper.kv)
+        # and 2 kept each promise in up to six keys; 3 keeps one. Schemas 1 to 3
+        # kept a key per run-queue event; 4 keeps them in chunks.
+        if version < 3:
+            promises_to_one_key(keeper.kv)
+        run_queue_to_chunks(keeper.kv)
         keeper.set_schema_version(SCHEMA_VERSION)
         commit()
 

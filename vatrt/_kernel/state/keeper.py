@@ -30,7 +30,7 @@ from ..._store.kvstore import KVStore
 from .device_keeper import device_held_krefs
 from .records import GCAction, ObjectRecord, PromiseRecord
 from .refcounts import RefCounts
-from .schema import dumps, loads
+from .schema import RUN_QUEUE_CHUNK, dumps, loads
 from .vat_keeper import KeyHolder, VatKeeper
 
 # Kernel-wide counters the keeper holds in memory, and their first values.
@@ -59,17 +59,19 @@ class KernelKeeper:
         self._run_queue_bounds: list[int] | None = None  # [head, tail) in memory
         self._stored_bounds = (0, 0)  # [head, tail) as the store has them
         self._unflushed: set[int] = set()  # positions written since the last flush
+        self._stored_chunks: set[int] = set()  # chunks the store has (see below)
         # Object and promise records (see below): kref -> record, or _GONE.
         self._records: dict[str, Any] = {}
         self._dirty: set[str] = set()  # krefs changed since the last flush
-        self._counters: dict[str, int] = {}  # see `_COUNTERS`
+        self._counters: dict[str, int] = {}  # see `counter`
+        self._counters_dirty: set[str] = set()
         # C-lists (see below): vat -> {kref: "R vref", vref: kref}, as ``vN.c.*``.
         self._clists: dict[str, dict[str, str]] = {}
         self._clist_dirty: set[tuple[str, str]] = set()
         # koN -> the vats importing it; built on first use (see `importers_of`).
         self._importers: dict[str, set[str]] | None = None
         # In a crank, what each thing it changed was before (None: absent), by key:
-        # a kref (a copy of its record), a counter's name (its value), ("c", vat,
+        # a kref (a copy of its record), a counter's key (its value), ("c", vat,
         # key) for a c-list entry, ("q", n) for a popped run-queue event, _BOUNDS.
         self._undo: dict[Any, Any] | None = None
 
@@ -210,22 +212,57 @@ class KernelKeeper:
         self.kv.set(key, str(n + 1))
         return n
 
-    def counter(self, key: str) -> int:
-        """A kernel-wide counter (`_COUNTERS`): held in memory, written at flush."""
-        n = self._counters.get(key)
-        if n is None:
-            value = self.kv.get(key)
-            n = self._counters[key] = int(value) if value is not None else _COUNTERS[key]
-        return n
+    # Counters bumped every crank live in memory, written back at `flush`: the
+    # kernel-wide ones (`_COUNTERS`) and each vat's reap countdown, transcript
+    # position and import ids (``vN.*``, see `VatKeeper`). Writing them to the
+    # store at each delivery was three store writes a crank, and with SQLite
+    # three rows a delivery folded into every block. Clean counters are dropped
+    # at `flush` (read again on next use), so a kernel of 100,000 vats holds only
+    # the ones its last block touched.
 
-    def bump(self, key: str) -> int:
-        """Increment a kernel-wide counter; return its value before."""
-        n = self.counter(key)
+    def counter(self, key: str, first: int | None = None) -> int:
+        """A counter held in memory (written at flush): a kernel-wide one
+        (`_COUNTERS`) or a vat's, whose value before its first write is `first`."""
+        n = self._counters.get(key)
+        return self._load_counter(key, first)[0] if n is None else n
+
+    def _load_counter(self, key: str, first: int | None) -> tuple[int, int | None]:
+        """(A counter's value, what the store has or None), the stored value kept
+        in memory (a default is kept only once the counter is set: `bump`)."""
+        value = self.kv.get(key)
+        if value is None:
+            return (_COUNTERS[key] if first is None else first), None
+        n = self._counters[key] = int(value)
+        return n, n
+
+    def set_counter(self, key: str, n: int, first: int | None = None) -> None:
+        """Set a counter (journalled, written at flush)."""
+        self.bump(key, first)
+        self._counters[key] = n
+
+    def bump(self, key: str, first: int | None = None) -> int:
+        """Increment a counter; return its value before (journalled, written at
+        flush). The crank's journal keeps None for a counter never set before."""
+        counters = self._counters
+        n = before = counters.get(key)
+        if n is None:
+            n, before = self._load_counter(key, first)
         undo = self._undo
         if undo is not None and key not in undo:
-            undo[key] = n
-        self._counters[key] = n + 1
+            undo[key] = before
+        counters[key] = n + 1
+        self._counters_dirty.add(key)
         return n
+
+    def forget_counters(self, prefix: str) -> None:
+        """Drop the in-memory counters under `prefix` (a deleted vat's: its stored
+        keys are deleted by the caller), journalled like a change."""
+        undo, counters = self._undo, self._counters
+        for key in [k for k in counters if k.startswith(prefix)]:
+            if undo is not None and key not in undo:
+                undo[key] = counters[key]
+            del counters[key]
+            self._counters_dirty.discard(key)
 
     def allocate_object(self, owner: str) -> str:
         kref = f"ko{self.bump('ko.nextID')}"
@@ -487,14 +524,27 @@ class KernelKeeper:
     # writes the store's ``runQueue.*`` keys from memory; the kernel calls it before
     # every store commit and before reading the store whole (`dump`).
 
+    # In the store (schema 4) the queue is in chunks of `RUN_QUEUE_CHUNK`
+    # positions, ``runQueue.<k>`` holding the live events of positions
+    # [k * CHUNK, (k + 1) * CHUNK) as ``[first position, event, ...]``: a burst of
+    # 10,000 sends in flight across blocks was 20,000 rows written and deleted,
+    # and is ~300 chunks. A chunk may still list events consumed since it was
+    # written (below ``runQueue.head``); loading skips them, and a chunk is
+    # deleted once it holds no live event.
+
     def _load_run_queue(self) -> dict[int, dict[str, Any]]:
         kv = self.kv
         head, tail = int(kv.get("runQueue.head") or 0), int(kv.get("runQueue.tail") or 0)
         self._stored_bounds = (head, tail)
         self._run_queue_bounds = [head, tail]
-        events = self._events = {
-            n: loads(kv.get(f"runQueue.{n}") or "null") for n in range(head, tail)
-        }
+        events: dict[int, dict[str, Any]] = {}
+        for k in _chunks_of(head, tail):
+            self._stored_chunks.add(k)
+            first, *chunk = loads(kv.get(f"runQueue.{k}") or "[0]")
+            for n, event in enumerate(chunk, first):
+                if head <= n < tail:
+                    events[n] = event
+        self._events = events
         return events
 
     # A crank's journal of the run-queue is its bounds before the crank first
@@ -558,15 +608,19 @@ class KernelKeeper:
         events = self._events
         if events is None:
             return
-        kv = self.kv
+        kv, stored = self.kv, self._stored_chunks
         head, tail = self._run_queue_bounds  # type: ignore[misc]
-        stored_head, stored_tail = self._stored_bounds
-        for n in range(stored_head, min(stored_tail, head)):
-            kv.delete(f"runQueue.{n}")  # consumed since the last flush
-        for n in self._unflushed:
-            if head <= n < tail:
-                kv.set(f"runQueue.{n}", dumps(events[n]))
+        live = _chunks_of(head, tail)
+        for k in [k for k in stored if k not in live]:
+            kv.delete(f"runQueue.{k}")  # every event in it consumed
+            stored.discard(k)
+        for k in {n // RUN_QUEUE_CHUNK for n in self._unflushed} & set(live):
+            first = max(head, k * RUN_QUEUE_CHUNK)
+            chunk = [events[n] for n in range(first, min(tail, (k + 1) * RUN_QUEUE_CHUNK))]
+            kv.set(f"runQueue.{k}", dumps([first, *chunk]))
+            stored.add(k)
         self._unflushed.clear()
+        stored_head, stored_tail = self._stored_bounds
         if head != stored_head:
             kv.set("runQueue.head", str(head))
         if tail != stored_tail:
@@ -599,8 +653,13 @@ class KernelKeeper:
                     self._vat_names = before
                 else:
                     self._events[key[1]] = before  # type: ignore[index]
-            elif key in _COUNTERS:
-                counters[key] = before
+            elif key in _COUNTERS or key[0] == "v":  # a counter (a vat's: ``vN.*``)
+                if before is None:  # never set before the crank: nothing to write
+                    counters.pop(key, None)
+                    self._counters_dirty.discard(key)
+                else:
+                    counters[key] = before
+                    self._counters_dirty.add(key)
             elif before is None:
                 records.pop(key, None)
             else:
@@ -626,10 +685,12 @@ class KernelKeeper:
     def flush(self) -> None:
         """Write counters, records and the run-queue to the store as they are in
         memory (net)."""
-        kv = self.kv
-        for key, n in self._counters.items():
-            if kv.get(key) != (value := str(n)):
+        kv, counters = self.kv, self._counters
+        for key in self._counters_dirty:
+            if kv.get(key) != (value := str(counters[key])):
                 kv.set(key, value)
+        self._counters_dirty.clear()
+        counters.clear()  # read again on next use: see `counter`
         self._flush_records()
         self._flush_clists()
         self._flush_run_queue()
@@ -666,6 +727,13 @@ class KernelKeeper:
             for k, _ in self.kv.items_with_prefix("k")
             if k.endswith((".refCount", ".record"))
         ]
+
+
+def _chunks_of(head: int, tail: int) -> range:
+    """The run-queue chunks that hold positions [head, tail)."""
+    if head >= tail:
+        return range(0)
+    return range(head // RUN_QUEUE_CHUNK, (tail - 1) // RUN_QUEUE_CHUNK + 1)
 
 
 __all__ = ["KernelKeeper", "is_object"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..._store.kvstore import KVStore
 from .records import PromiseRecord
-from .schema import loads
+from .schema import RUN_QUEUE_CHUNK, dumps, loads
 
 _OLD_PROMISE_FIELDS = ("state", "decider", "subscribers", "queue", "data", "refCount")
 
@@ -33,3 +33,23 @@ def promises_to_one_key(kv: KVStore) -> int:
             kv.delete(f"{kref}.{field}")
         kv.set(f"{kref}.record", record.encode())
     return len(fields)
+
+
+def run_queue_to_chunks(kv: KVStore) -> int:
+    """Schemas 1 to 3 kept each run-queue event in a key of its own
+    (``runQueue.<n>``); schema 4 keeps them in chunks of `RUN_QUEUE_CHUNK`
+    (``runQueue.<k>`` = ``[first position, event, ...]``, see `KernelKeeper`).
+    Returns how many events were rewritten."""
+    head, tail = int(kv.get("runQueue.head") or 0), int(kv.get("runQueue.tail") or 0)
+    chunks: dict[int, list[str]] = {}
+    for n in range(head, tail):
+        key = f"runQueue.{n}"
+        text = kv.get(key)
+        if text is None:
+            continue
+        kv.delete(key)
+        chunks.setdefault(n // RUN_QUEUE_CHUNK, []).append(text)
+    for k, texts in chunks.items():
+        first = max(head, k * RUN_QUEUE_CHUNK)
+        kv.set(f"runQueue.{k}", dumps([first, *(loads(t) for t in texts)]))
+    return sum(len(texts) for texts in chunks.values())

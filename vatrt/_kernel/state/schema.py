@@ -2,8 +2,9 @@
 
 Key schema (every key the kernel writes; values are strings)::
 
-    kernel.schemaVersion = "3"          2: vats retain their vatParameters;
-                                        3: one key per promise record
+    kernel.schemaVersion = "4"          2: vats retain their vatParameters;
+                                        3: one key per promise record;
+                                        4: the run-queue in chunks
     kernel.initialized = "1"            first boot done: static vats started, bootstrap queued
     kernel.bootstrapResult = kpN        the bootstrap message's result promise
     kernel.config = JSON {source, sha256, vats}   the config the first boot used: its
@@ -48,9 +49,12 @@ Key schema (every key the kernel writes; values are strings)::
                                         kpN.decider, kpN.subscribers = "vA,vB",
                                         kpN.queue, kpN.data, kpN.refCount)
 
-    runQueue.head = N, runQueue.tail = N, runQueue.<n> = JSON event
+    runQueue.head = N, runQueue.tail = N   live events: positions [head, tail)
                                         (kernel-initiated upgrades go in at the head,
                                         so N may be negative)
+    runQueue.<k> = JSON [n, event, ...]  chunk k: the events of positions n, n+1, ...
+                                        within [64k, 64k + 64); those below head are
+                                        consumed (schema < 4: runQueue.<n> = JSON event)
     gcActions = JSON ["vN dropExport koN" | "vN retireExport koN" | "vN retireImport koN", ...]
                                         (typed as `GCAction` in memory; sorted)
     device.nextID = N                   next device id (dN)
@@ -89,7 +93,10 @@ from typing import Any
 
 import orjson
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+
+# Run-queue positions per stored chunk (``runQueue.<k>``, see `KernelKeeper`).
+RUN_QUEUE_CHUNK = 64
 
 
 def loads(text: str) -> Any:

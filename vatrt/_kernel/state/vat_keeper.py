@@ -2,7 +2,9 @@
 
 SwingSet's ``vatKeeper``. The vat's options, bundle, incarnation, root, reap
 countdown, transcript position, vatstore and retained vatParameters are read
-and written here; its c-list through `clist.CList`, which this keeper makes.
+and written here (the countdown, the position and the import ids through the
+keeper's in-memory counters, `KernelKeeper.counter`: written at flush); its
+c-list through `clist.CList`, which this keeper makes.
 `set_vat_parameters` is the one place the retained parameters' counts change.
 """
 
@@ -77,7 +79,7 @@ class VatKeeper:
         kv.set(f"{p}options", dumps(options))
         kv.set(f"{p}source", bundle_id)
         kv.set(f"{p}incarnation", "0")
-        kv.set(f"{p}reapCountdown", str(options["reapInterval"]))
+        self.keeper.set_counter(f"{p}reapCountdown", int(options["reapInterval"]), 0)
         if parameters is not None:
             kv.set(f"{p}vatParameters", dumps(parameters))
             self.keeper.refcounts.incref_all(parameters["slots"])
@@ -126,7 +128,7 @@ class VatKeeper:
         incarnation = self.incarnation() + 1
         kv.set(f"{p}incarnation", str(incarnation))
         kv.set(f"{p}source", bundle_id)
-        kv.set(f"{p}t.next", "0")
+        self.keeper.set_counter(f"{p}t.next", 0, 0)
         kv.delete_transcripts(self.vat_id, below_incarnation=incarnation)
         return incarnation
 
@@ -153,13 +155,14 @@ class VatKeeper:
     def count_down_to_reap(self) -> bool:
         """One delivery done; True when it is time for bring-out-your-dead. The
         next countdown stretches with the kernel's size (`reap_schedule`)."""
+        keeper = self.keeper
         key = f"{self._prefix}reapCountdown"
-        left = int(self.kv.get(key) or 1) - 1
+        left = keeper.counter(key, 1) - 1
         due = left <= 0
         if due:
             configured = int(self.options()["reapInterval"])
-            left = reap_interval(configured, len(self.keeper.vat_names()))
-        self.kv.set(key, str(left))
+            left = reap_interval(configured, len(keeper.vat_names()))
+        keeper.set_counter(key, left)
         return due
 
     def record_delivery(self, entry: str) -> None:
@@ -169,9 +172,7 @@ class VatKeeper:
         kv = self.kv
         position = -1  # an in-memory store appends, and keeps no position key
         if kv.keeps_transcripts:
-            key = f"{self._prefix}t.next"
-            position = int(kv.get(key) or 0)
-            kv.set(key, str(position + 1))
+            position = self.keeper.bump(f"{self._prefix}t.next", 0)
         kv.append_transcript(self.vat_id, self.incarnation(), position, entry)
 
     def transcript(self) -> list[str]:
@@ -182,7 +183,7 @@ class VatKeeper:
         """How many deliveries the current incarnation's transcript holds (a store
         that keeps transcripts knows it from ``t.next``; in memory, it counts)."""
         if self.kv.keeps_transcripts:
-            return int(self.kv.get(f"{self._prefix}t.next") or 0)
+            return self.keeper.counter(f"{self._prefix}t.next", 0)
         return int(self.kv.transcript_length(self.vat_id, self.incarnation()))
 
     # -- its worker -------------------------------------------------------------------
@@ -226,10 +227,11 @@ class VatKeeper:
         """Forget the vat: every ``vN.*`` key and its transcripts (its counts were
         released by the caller first)."""
         self.clist.delete_all()
+        self.keeper.forget_counters(self._prefix)
         kv = self.kv
         for key, _ in kv.items_with_prefix(self._prefix):
             kv.delete(key)
         kv.delete_transcripts(self.vat_id)
 
     def _allocate_import_vref(self, kind: str) -> str:
-        return f"{kind}-{self.keeper.next_id(f'{self._prefix}{kind}.nextID', 50)}"
+        return f"{kind}-{self.keeper.bump(f'{self._prefix}{kind}.nextID', 50)}"
