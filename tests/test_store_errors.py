@@ -145,7 +145,7 @@ async def test_a_store_from_a_newer_vatrt_is_refused_and_left_as_it_was(
         db.execute("UPDATE kvStore SET value = '99' WHERE key = 'kernel.schemaVersion'")
     db.close()
     before = store.read_bytes()
-    error = await assert_refused(store, "schema version 99 and this vatrt reads up to 3")
+    error = await assert_refused(store, "schema version 99 and this vatrt reads up to 4")
     assert str(error).endswith("upgrade vatrt")
     await assert_refused(store, "schema version 99", config=config)  # with a config too
     with sqlite3.connect(store) as db:
