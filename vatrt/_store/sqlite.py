@@ -114,10 +114,11 @@ class SQLiteKVStore(MemoryKVStore):
         # Keys of the block that SQLite does not have: deleting one again needs no SQL
         # (a promise, a run-queue entry or a c-list entry born and gone in one block).
         self._block_new: set[str] = set()
+        # Transcript rows and deletions of the block; a crank's go at the end, and
+        # an aborted crank's are cut off at where it began.
         self._block_transcript: list[tuple[str, int, int, str]] = []
         self._block_transcript_deletes: list[tuple[str, int]] = []
-        self._crank_transcript: list[tuple[str, int, int, str]] = []
-        self._crank_transcript_deletes: list[tuple[str, int]] = []
+        self._crank_began_at = (0, 0)
         self._logging = True
 
     # -- writes: log (memory) -> block (memory) -> SQLite at commit ----------------
@@ -171,34 +172,29 @@ class SQLiteKVStore(MemoryKVStore):
 
     def append_transcript(self, vat_id: str, incarnation: int, position: int, item: str) -> None:
         """Record one delivery; it is kept with its crank, dropped if the crank aborts."""
-        row = (vat_id, incarnation, position, item)
-        (self._crank_transcript if self._in_crank else self._block_transcript).append(row)
+        self._block_transcript.append((vat_id, incarnation, position, item))
 
     def delete_transcripts(self, vat_id: str, below_incarnation: int | None = None) -> None:
         """Forget a vat's transcripts (all, or those of incarnations before one)."""
         below = _ALL_INCARNATIONS if below_incarnation is None else below_incarnation
-        target = (
-            self._crank_transcript_deletes if self._in_crank else self._block_transcript_deletes
-        )
-        target.append((vat_id, below))
+        self._block_transcript_deletes.append((vat_id, below))
 
     def begin_crank(self) -> None:
         if self._undo:  # writes made between cranks
             self._fold()
+        self._crank_began_at = (len(self._block_transcript), len(self._block_transcript_deletes))
         super().begin_crank()
 
     def commit_crank(self) -> None:
-        self._fold()
-        self._block_transcript += self._crank_transcript
-        self._block_transcript_deletes += self._crank_transcript_deletes
-        self._crank_transcript = []
-        self._crank_transcript_deletes = []
+        if self._undo:
+            self._fold()
         super().commit_crank()
         self._logging = True
 
     def abort_crank(self) -> None:
-        self._crank_transcript = []
-        self._crank_transcript_deletes = []
+        rows, deletes = self._crank_began_at
+        del self._block_transcript[rows:]
+        del self._block_transcript_deletes[deletes:]
         super().abort_crank()  # puts back what the crank wrote, unlogged: the block never had it
         self._logging = True
 
@@ -260,9 +256,11 @@ class SQLiteKVStore(MemoryKVStore):
             )
         except sqlite3.Error as e:
             raise self._error(f"cannot read the transcript of {vat_id}", e) from e
-        pending = [
-            (p, i) for v, n, p, i in self._block_transcript if (v, n) == (vat_id, incarnation)
-        ]
+        # The block's rows, not those of a crank under way (as if still apart).
+        block = self._block_transcript
+        if self._in_crank:
+            block = block[: self._crank_began_at[0]]
+        pending = [(p, i) for v, n, p, i in block if (v, n) == (vat_id, incarnation)]
         return [item for _, item in sorted(rows + pending)]
 
     def transcript_length(self, vat_id: str, incarnation: int) -> int:
