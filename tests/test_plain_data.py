@@ -8,10 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vatrt import _marshal
+import vatrt
+from vatrt import _marshal, _plain
 from vatrt._kernel.capdata_check import check_capdata
 from vatrt._marshal import DECODE_MAX_DEPTH, MAX_DEPTH, decode, encode, no_slots
-from vatrt._plain import nests_within, plain_body
+from vatrt._plain import keep_parsed, nests_within, plain_body
+from vatrt.testing import make_config
 
 
 class Color(enum.IntEnum):
@@ -31,6 +33,7 @@ def walker_encode(value, monkeypatch):
 
 def walker_decode(capdata, monkeypatch):
     with monkeypatch.context() as m:
+        m.setattr(_marshal, "take_parsed", lambda body, max_depth: _plain.NOT_KEPT)
         m.setattr(_marshal, "may_hold_qclass", lambda body: True)
         return decode(capdata, no_slots)
 
@@ -147,3 +150,71 @@ def test_the_depth_of_a_body_counts_containers_whatever_its_strings_hold(body, d
     tree = orjson.loads(body)
     assert nests_within(tree, depth)
     assert depth == 0 or not nests_within(tree, depth - 1)
+
+
+def test_a_body_the_kernel_checked_is_handed_to_one_receiver_without_a_second_parse(
+    monkeypatch,
+):
+    capdata = encode([{"k": [i, "x"]} for i in range(100)], no_slots)
+    checked = check_capdata(capdata)
+    with monkeypatch.context() as m:
+        m.setattr(_marshal.orjson, "loads", None)  # a second parse would fail
+        received = decode(capdata, no_slots)
+    assert received is checked
+    again = decode(capdata, no_slots)  # the next decoder parses its own
+    assert again == checked
+    assert again is not checked
+
+
+def test_the_trees_kept_for_receivers_stay_within_their_bound():
+    body = orjson.dumps(["x" * 1000]).decode()
+    for i in range(3 * _plain._KEPT_MAX_CHARS // len(body)):
+        keep_parsed(body + " " * (i % 7), ["x" * 1000], MAX_DEPTH)
+    assert _plain._kept_chars <= _plain._KEPT_MAX_CHARS
+    assert _plain._kept_chars == sum(len(b) for b in _plain._kept)
+
+
+SHARER = """
+from vatrt.vat import E, Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    peers = {}
+
+    class Sharer:
+        def bootstrap(self, vats, devices):
+            peers.update(vats)
+
+        async def share(self):
+            data = {"items": list(range(50))}
+            first = await E(peers["spoiler"]).take(data)
+            second = await E(peers["reader"]).take(data)
+            return first, second
+
+        def take(self, data):
+            return len(data["items"])
+
+    return Far("Sharer", Sharer())
+"""
+
+SPOILER = """
+from vatrt.vat import Far
+
+def build_root_object(vat_powers, vat_parameters, baggage):
+    class Spoiler:
+        def take(self, data):
+            data["items"].clear()  # its own copy: no other vat sees this
+            return 0
+    return Far("Spoiler", Spoiler())
+"""
+
+
+@pytest.mark.anyio
+@pytest.mark.both_workers
+async def test_two_vats_sent_the_same_plain_body_each_get_their_own_value(anyio_backend, tmp_path):
+    config = make_config(
+        tmp_path, {"sharer": SHARER, "spoiler": SPOILER, "reader": SHARER}, bootstrap="sharer"
+    )
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        assert await kernel.call("sharer", "share") == (0, 50)
+        kernel.audit()
