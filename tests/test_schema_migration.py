@@ -54,6 +54,17 @@ def _old_keys(record_key: str, text: str) -> dict[str, str]:
     return keys
 
 
+def _rewrite_as_old_store(store, deleted, written, version):
+    """Make `store` what an older vatrt wrote: `deleted` keys gone, `written`
+    keys in, and its schema version `version`."""
+    db = sqlite3.connect(store)
+    db.executemany("DELETE FROM kvStore WHERE key = ?", [(k,) for k in deleted])
+    db.executemany("INSERT INTO kvStore VALUES (?, ?)", written.items())
+    db.execute("UPDATE kvStore SET value = ? WHERE key = 'kernel.schemaVersion'", (version,))
+    db.commit()
+    db.close()
+
+
 @pytest.mark.parametrize("old_version", ["1", "2"])
 async def test_a_store_with_promises_in_several_keys_opens_with_one_key_each(
     anyio_backend, tmp_path, old_version
@@ -67,13 +78,8 @@ async def test_a_store_with_promises_in_several_keys_opens_with_one_key_each(
         before = kernel.dump()
     records = {k: v for k, v in before.items() if k.endswith(".record")}
     assert any("subscribers" in orjson.loads(v) for v in records.values())
-    db = sqlite3.connect(store)
-    for key, text in records.items():
-        db.execute("DELETE FROM kvStore WHERE key = ?", (key,))
-        db.executemany("INSERT INTO kvStore VALUES (?, ?)", _old_keys(key, text).items())
-    db.execute("UPDATE kvStore SET value = ? WHERE key = 'kernel.schemaVersion'", (old_version,))
-    db.commit()
-    db.close()
+    old = {k: v for key, text in records.items() for k, v in _old_keys(key, text).items()}
+    _rewrite_as_old_store(store, list(records), old, old_version)
     async with vatrt.open_kernel(None, store) as kernel:
         after = kernel.dump()
         assert after["kernel.schemaVersion"] == "4"
@@ -107,15 +113,9 @@ async def test_a_store_with_a_key_per_queued_event_opens_with_its_run_queue_in_c
     events = [e for k in sorted(chunks, key=lambda k: int(k[9:])) for e in chunks[k][1:]]
     assert len(chunks) >= 2
     assert len(events) == 100
-    db = sqlite3.connect(store)
-    db.executemany("DELETE FROM kvStore WHERE key = ?", [(k,) for k in chunks])
-    db.executemany(  # as schemas 1 to 3 kept them: a key per event
-        "INSERT INTO kvStore VALUES (?, ?)",
-        [(f"runQueue.{head + i}", orjson.dumps(e).decode()) for i, e in enumerate(events)],
-    )
-    db.execute("UPDATE kvStore SET value = ? WHERE key = 'kernel.schemaVersion'", (old_version,))
-    db.commit()
-    db.close()
+    # as schemas 1 to 3 kept them: a key per event
+    old = {f"runQueue.{head + i}": orjson.dumps(e).decode() for i, e in enumerate(events)}
+    _rewrite_as_old_store(store, list(chunks), old, old_version)
     async with vatrt.open_kernel(None, store) as kernel:
         after = kernel.dump()
         assert after["kernel.schemaVersion"] == "4"

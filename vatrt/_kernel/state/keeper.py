@@ -236,7 +236,7 @@ class KernelKeeper:
         return n, n
 
     def set_counter(self, key: str, n: int, first: int | None = None) -> None:
-        """Set a counter (journalled, written at flush)."""
+        """Set a counter (journalled, written at flush): `bump` journals it."""
         self.bump(key, first)
         self._counters[key] = n
 
@@ -614,7 +614,9 @@ class KernelKeeper:
         for k in [k for k in stored if k not in live]:
             kv.delete(f"runQueue.{k}")  # every event in it consumed
             stored.discard(k)
-        for k in {n // RUN_QUEUE_CHUNK for n in self._unflushed} & set(live):
+        for k in {n // RUN_QUEUE_CHUNK for n in self._unflushed}:
+            if k not in live:
+                continue  # pushed and consumed since the last flush
             first = max(head, k * RUN_QUEUE_CHUNK)
             chunk = [events[n] for n in range(first, min(tail, (k + 1) * RUN_QUEUE_CHUNK))]
             kv.set(f"runQueue.{k}", dumps([first, *chunk]))

@@ -7,6 +7,8 @@ is migrated whole or (after a crash) not at all.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..._store.kvstore import KVStore
 from .records import PromiseRecord
 from .schema import RUN_QUEUE_CHUNK, dumps, loads
@@ -41,15 +43,13 @@ def run_queue_to_chunks(kv: KVStore) -> int:
     (``runQueue.<k>`` = ``[first position, event, ...]``, see `KernelKeeper`).
     Returns how many events were rewritten."""
     head, tail = int(kv.get("runQueue.head") or 0), int(kv.get("runQueue.tail") or 0)
-    chunks: dict[int, list[str]] = {}
+    chunks: dict[int, list[Any]] = {}
     for n in range(head, tail):
         key = f"runQueue.{n}"
-        text = kv.get(key)
-        if text is None:
-            continue
-        kv.delete(key)
-        chunks.setdefault(n // RUN_QUEUE_CHUNK, []).append(text)
-    for k, texts in chunks.items():
-        first = max(head, k * RUN_QUEUE_CHUNK)
-        kv.set(f"runQueue.{k}", dumps([first, *(loads(t) for t in texts)]))
-    return sum(len(texts) for texts in chunks.values())
+        text = kv.get(key)  # never missing in a sound store; kept as null, as it loaded
+        if text is not None:
+            kv.delete(key)
+        chunks.setdefault(n // RUN_QUEUE_CHUNK, []).append(loads(text or "null"))
+    for k, events in chunks.items():
+        kv.set(f"runQueue.{k}", dumps([max(head, k * RUN_QUEUE_CHUNK), *events]))
+    return tail - head if head < tail else 0
