@@ -130,6 +130,36 @@ def test_a_long_run_queue_is_stored_in_chunks_and_read_back_across_them(kv):
     }, "a chunk with no live event is deleted"
 
 
+def test_prune_forgets_what_is_gone_and_keeps_what_lives_for_the_next_flush():
+    def work(keeper, prune):
+        ko = keeper.allocate_object("v1")
+        keeper.refcounts.incref(ko)
+        kp = keeper.allocate_promise("v1")
+        table = keeper.clist_table("v1")
+        keeper.clist_put("v1", table, ko, "R o+1")
+        keeper.clist_put("v1", table, kp, "R p+1")
+        keeper.flush()
+        keeper.delete_promise(kp)
+        keeper.clist_remove("v1", table, kp)
+        keeper.clist_put("v1", table, "o+1", ko)  # live, not yet written
+        keeper.push_event({"type": "bringOutYourDead", "vatID": "v1"})
+        keeper.pop_event()
+        return kp, keeper.prune() if prune else None
+
+    pruned_kv, flushed_kv = MemoryKVStore(), MemoryKVStore()
+    pruned = KernelKeeper(pruned_kv)
+    kp, left = work(pruned, prune=True)
+    stored = dict(pruned_kv.items_with_prefix(""))
+    assert not [k for k in stored if k.startswith(f"{kp}.") or k.endswith(f".c.{kp}")]
+    assert "v1.c.o+1" not in stored, "a live change waits for the flush"
+    assert left == 1
+    flushed = KernelKeeper(flushed_kv)
+    work(flushed, prune=False)
+    pruned.flush()
+    flushed.flush()
+    assert dict(pruned_kv.items_with_prefix("")) == dict(flushed_kv.items_with_prefix(""))
+
+
 def test_a_deleted_record_leaves_the_store_at_the_next_flush(kv):
     keeper = KernelKeeper(kv)
     kp = keeper.allocate_promise("v1")

@@ -82,8 +82,9 @@ from .workers import WorkerTable
 
 # What `Kernel._prepare` returns for events whose crank awaits more than a delivery.
 _NEEDS_AWAIT: Any = object()
-# Records and run-queue entries an in-memory kernel's keeper may hold unwritten.
-_MEMORY_FLUSH_AFTER = 100_000
+# Changes an in-memory kernel's keeper holds before it prunes what is gone (at
+# least: past it, twice what the last prune left live).
+_MEMORY_PRUNE_AFTER = 100_000
 _BRING_OUT_YOUR_DEAD = BringOutYourDead()
 _MAX_GC_ROUNDS = 50  # collect_garbage: each round follows the drops of the one before
 # A GC event's kind -> its delivery.
@@ -143,6 +144,7 @@ class Kernel:
         # start that failed failed, and no commit until they all started.
         self._start_failures: dict[str, str] | None = None
         self._boot_block_open = False
+        self._prune_after = _MEMORY_PRUNE_AFTER  # see `commit`
         # The operations the helpers below may call (they never see the kernel).
         ops = KernelOps(
             resolve=self.promises.resolve,
@@ -680,14 +682,17 @@ class Kernel:
         """End the store's block: what the keeper holds in memory goes in with it.
 
         An in-memory store is never reopened, so there the keeper writes back only
-        when its changes pile up (to bound their memory), and for `dump` and `audit`.
+        for `dump` and `audit`; when its changes pile up it forgets those that are
+        gone (`KernelKeeper.prune`), to bound their memory.
         """
         self._check_open("commit")
         if self._boot_block_open:
             return  # a first boot commits once, when its static vats have started
         keeper = self.keeper
-        if self.kv.keeps_transcripts or keeper.unflushed() > _MEMORY_FLUSH_AFTER:
+        if self.kv.keeps_transcripts:
             keeper.flush()
+        elif keeper.unflushed() > self._prune_after:
+            self._prune_after = max(_MEMORY_PRUNE_AFTER, 2 * keeper.prune())
         self.kv.commit()
 
     def _vat_fatal(self, vat_id: str, why: str) -> Rollback:

@@ -347,14 +347,7 @@ class KernelKeeper:
             if record is None:
                 continue  # an aborted creation: the store never had it
             if record is _GONE:
-                del records[kref]
-                if kref[1] == "p":
-                    kv.delete(f"{kref}.record")  # a no-op if it was never stored
-                    continue
-                if kv.get(f"{kref}.refCount") is None:
-                    continue  # born and gone since the last flush: never stored
-                kv.delete(f"{kref}.owner")
-                kv.delete(f"{kref}.refCount")
+                self._drop_gone(kref)
             elif type(record) is ObjectRecord:
                 put(f"{kref}.owner", record.owner)
                 put(f"{kref}.refCount", f"{record.reachable},{record.recognizable}")
@@ -362,6 +355,16 @@ class KernelKeeper:
                 assert type(record) is PromiseRecord
                 put(f"{kref}.record", record.encode())
         self._dirty.clear()
+
+    def _drop_gone(self, kref: str) -> None:
+        """Forget deleted `kref`: its tombstone, and its keys if the store has them."""
+        kv = self.kv
+        del self._records[kref]
+        if kref[1] == "p":
+            kv.delete(f"{kref}.record")  # a no-op if it was never stored
+        elif kv.get(f"{kref}.refCount") is not None:  # else born and gone unstored
+            kv.delete(f"{kref}.owner")
+            kv.delete(f"{kref}.refCount")
 
     # -- c-lists --------------------------------------------------------------------
     #
@@ -687,18 +690,54 @@ class KernelKeeper:
     def flush(self) -> None:
         """Write counters, records and the run-queue to the store as they are in
         memory (net)."""
+        self._flush_counters()
+        self._flush_records()
+        self._flush_clists()
+        self._flush_run_queue()
+        if self._names_dirty:
+            self.kv.set("vat.names", dumps(self._names()))
+            self._names_dirty = False
+
+    def _flush_counters(self) -> None:
         kv, counters = self.kv, self._counters
         for key in self._counters_dirty:
             if kv.get(key) != (value := str(counters[key])):
                 kv.set(key, value)
         self._counters_dirty.clear()
         counters.clear()  # read again on next use: see `counter`
-        self._flush_records()
-        self._flush_clists()
-        self._flush_run_queue()
-        if self._names_dirty:
-            kv.set("vat.names", dumps(self._names()))
-            self._names_dirty = False
+
+    def prune(self) -> int:
+        """What a store nobody reopens needs instead of `flush` between dumps:
+        forget what is gone since the last flush (tombstones of deleted records,
+        removed c-list entries, consumed run-queue positions, deleting whatever
+        of it the store has), and write back the counters, so that memory holds
+        live state only; live records and entries stay unwritten, as they are,
+        until a `flush`. Copying them into an in-memory store every 100,000
+        changes cost ~6 µs per object ref sent (each ref is four c-list entries
+        and a record). Returns how many changes are left unflushed."""
+        self._flush_counters()
+        records = self._records
+        live_records = set()
+        for kref in self._dirty:
+            record = records.get(kref)
+            if record is _GONE:
+                self._drop_gone(kref)
+            elif record is not None:
+                live_records.add(kref)
+        self._dirty = live_records
+        kv, tables = self.kv, self._clists
+        live_entries = set()
+        for entry in self._clist_dirty:
+            vat_id, key = entry
+            if key in tables[vat_id]:
+                live_entries.add(entry)
+            else:
+                kv.delete(f"{vat_id}.c.{key}")  # a no-op if it was never stored
+        self._clist_dirty = live_entries
+        if self._run_queue_bounds is not None:
+            head, tail = self._run_queue_bounds
+            self._unflushed = {n for n in self._unflushed if head <= n < tail}
+        return self.unflushed()
 
     # -- GC actions ----------------------------------------------------------------
 
