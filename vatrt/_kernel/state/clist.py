@@ -60,8 +60,7 @@ class CList:
         self.keeper.clist_put(self.vat_id, self.table, key, value)
 
     def add(self, kref: str, vref: str, *, counted: bool) -> None:
-        self._put(kref, f"R {vref}")
-        self._put(vref, kref)
+        self.keeper.clist_add(self.vat_id, self.table, kref, vref)
         if counted:
             self.refcounts.incref(kref)
 
@@ -125,9 +124,7 @@ class CList:
         entry = self.table.get(kref)
         if entry is None:
             return
-        remove, vat_id, table = self.keeper.clist_remove, self.vat_id, self.table
-        remove(vat_id, table, kref)
-        remove(vat_id, table, entry[2:])
+        self.keeper.clist_delete(self.vat_id, self.table, kref, entry[2:])
         if not is_object(kref):
             self.refcounts.decref(kref)
         elif entry[3] == "-":

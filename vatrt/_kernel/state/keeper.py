@@ -400,6 +400,34 @@ class KernelKeeper:
             undo["c", vat_id, key] = table[key]
         self._clist_write(vat_id, table, key, None)
 
+    # An entry's two halves are written together (`clist_add`, `clist_delete`): a
+    # vref key never names an object import, so its half skips `_clist_write`'s
+    # index upkeep. Every message with a ref or a result promise does this.
+
+    def clist_add(self, vat_id: str, table: dict[str, str], kref: str, vref: str) -> None:
+        """Both halves of a new, reachable entry: ``kref = "R vref"``, ``vref = kref``."""
+        undo = self._undo
+        if undo is not None:
+            if ("c", vat_id, kref) not in undo:
+                undo["c", vat_id, kref] = table.get(kref)
+            if ("c", vat_id, vref) not in undo:
+                undo["c", vat_id, vref] = table.get(vref)
+        self._clist_write(vat_id, table, kref, f"R {vref}")
+        table[vref] = kref
+        self._clist_dirty.add((vat_id, vref))
+
+    def clist_delete(self, vat_id: str, table: dict[str, str], kref: str, vref: str) -> None:
+        """Both halves of the entry of `kref`, whose vref is `vref`."""
+        undo = self._undo
+        if undo is not None:
+            if ("c", vat_id, kref) not in undo:
+                undo["c", vat_id, kref] = table.get(kref)
+            if ("c", vat_id, vref) not in undo:
+                undo["c", vat_id, vref] = table.get(vref)
+        self._clist_write(vat_id, table, kref, None)
+        if table.pop(vref, None) is not None:
+            self._clist_dirty.add((vat_id, vref))
+
     def _clist_write(self, vat_id: str, table: dict[str, str], key: str, value: str | None) -> None:
         """Write (or, for None, remove) one c-list entry, keeping the importers
         index in step: an object's entry whose vref is ``o-N`` is an import."""
