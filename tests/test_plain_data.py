@@ -1,6 +1,7 @@
 """Plain data skips the marshalling walk (vatrt._plain): the answers stay the walker's."""
 
 import enum
+import threading
 import uuid
 
 import orjson
@@ -170,8 +171,19 @@ def test_the_trees_kept_for_receivers_stay_within_their_bound():
     body = orjson.dumps(["x" * 1000]).decode()
     for i in range(3 * _plain._KEPT_MAX_CHARS // len(body)):
         keep_parsed(body + " " * (i % 7), ["x" * 1000], MAX_DEPTH)
-    assert _plain._kept_chars <= _plain._KEPT_MAX_CHARS
-    assert _plain._kept_chars == sum(len(b) for b in _plain._kept)
+    assert _plain._kept.chars <= _plain._KEPT_MAX_CHARS
+    assert _plain._kept.chars == sum(len(b) for b in _plain._kept.trees)
+
+
+def test_a_tree_kept_in_one_thread_is_not_handed_to_a_decoder_in_another():
+    capdata = encode([{"k": [i, "y"]} for i in range(50)], no_slots)
+    checked = []
+    thread = threading.Thread(target=lambda: checked.append(check_capdata(capdata)))
+    thread.start()
+    thread.join()
+    received = decode(capdata, no_slots)
+    assert received == checked[0]
+    assert received is not checked[0]
 
 
 SHARER = """

@@ -33,9 +33,10 @@ again. So the kernel's check leaves the tree of a plain body here
 (`keep_parsed`) and the receiver's `decode` takes it (`take_parsed`): the text
 is the key, the tree goes to the first decoder that asks and is forgotten, so
 no two decoders ever share one (a tree is the receiver's to change). A body
-decoded in another process, or never, is dropped when the trees kept reach
-`_KEPT_MAX_CHARS` of text: the cache only ever saves a parse, never changes an
-answer (equal texts parse to equal trees).
+decoded in another process (or thread: the trees are kept per thread), or
+never, is dropped when the trees kept reach `_KEPT_MAX_CHARS` of text: the
+cache only ever saves a parse, never changes an answer (equal texts parse to
+equal trees).
 
 The answers are the walker's, byte for byte, or None to let the walker run: the
 fast path never changes what a value marshals to, only how fast.
@@ -44,6 +45,7 @@ fast path never changes what a value marshals to, only how fast.
 from __future__ import annotations
 
 import gc
+import threading
 from typing import Any
 
 import orjson
@@ -100,34 +102,42 @@ def may_hold_qclass(body: str) -> bool:
     return ("@" in body and "@qclass" in body) or ("\\" in body and "\\u" in body)
 
 
-# The trees of plain bodies the kernel checked, by text, with the depth they were
-# checked to, for their receiver (see the module's docstring).
-_kept: dict[str, tuple[Any, int]] = {}
-_kept_chars = 0
+class _Kept(threading.local):
+    """The trees of plain bodies the kernel checked, by text, with the depth they
+    were checked to, for their receiver (see the module's docstring). Per
+    thread: a kernel checks and its local vats decode in the kernel's thread,
+    and kernels in other threads keep their own."""
+
+    def __init__(self) -> None:
+        self.trees: dict[str, tuple[Any, int]] = {}
+        self.chars = 0
+
+
+_kept = _Kept()
 _KEPT_MAX_CHARS = 1 << 20
 
 
 def keep_parsed(body: str, tree: Any, depth: int) -> None:
     """Keep the tree of plain `body`, which nests at most `depth` levels, for the
     body's one receiver."""
-    global _kept_chars
-    if _kept_chars + len(body) > _KEPT_MAX_CHARS:
-        _kept.clear()  # all at once: an LRU's bookkeeping would cost more than a parse
-        _kept_chars = 0
-    if body not in _kept:
-        _kept_chars += len(body)
-    _kept[body] = (tree, depth)
+    kept = _kept
+    if kept.chars + len(body) > _KEPT_MAX_CHARS:
+        kept.trees.clear()  # all at once: an LRU's bookkeeping would cost more than a parse
+        kept.chars = 0
+    if body not in kept.trees:
+        kept.chars += len(body)
+    kept.trees[body] = (tree, depth)
 
 
 def take_parsed(body: str, max_depth: int) -> Any:
     """The tree `keep_parsed` kept for `body` if it nests within `max_depth`, and
     forget it; else `NOT_KEPT`."""
-    global _kept_chars
-    kept = _kept.pop(body, None)
-    if kept is None:
+    kept = _kept
+    found = kept.trees.pop(body, None)
+    if found is None:
         return NOT_KEPT
-    _kept_chars -= len(body)
-    tree, depth = kept
+    kept.chars -= len(body)
+    tree, depth = found
     return tree if depth <= max_depth else NOT_KEPT
 
 
