@@ -160,6 +160,25 @@ def test_prune_forgets_what_is_gone_and_keeps_what_lives_for_the_next_flush():
     assert dict(pruned_kv.items_with_prefix("")) == dict(flushed_kv.items_with_prefix(""))
 
 
+def test_events_put_before_position_zero_are_stored_in_chunks_below_zero(kv):
+    keeper = KernelKeeper(kv)
+    keeper.push_event({"type": "bringOutYourDead", "vatID": "later"})
+    first = [{"type": "bringOutYourDead", "vatID": f"v{n}"} for n in range(70)]
+    keeper.push_events_first(first)  # positions -70 .. -1: chunks -2 and -1
+    keeper.flush()
+    assert sorted(k for k, _ in kv.items_with_prefix("runQueue.")) == [
+        "runQueue.-1",
+        "runQueue.-2",
+        "runQueue.0",
+        "runQueue.head",
+        "runQueue.tail",
+    ]
+    assert KernelKeeper(kv).run_queue_events() == [
+        *first,
+        {"type": "bringOutYourDead", "vatID": "later"},
+    ]
+
+
 def test_a_deleted_record_leaves_the_store_at_the_next_flush(kv):
     keeper = KernelKeeper(kv)
     kp = keeper.allocate_promise("v1")
