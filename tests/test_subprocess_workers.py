@@ -1,9 +1,11 @@
 """Subprocess workers: a vat in its own process, with limits, that hurts only itself
 (issue 12). Every test ends with `kernel.audit()` and leaves no child behind."""
 
+import gc
 import os
 import re
 import signal
+import warnings
 
 import anyio
 import orjson
@@ -411,6 +413,36 @@ async def test_cancelling_the_host_mid_delivery_reaps_every_child(anyio_backend,
             await kernel.call("b", "loop")  # no limit: only the cancellation ends it
     assert scope.cancelled_caught
     assert children_of(os.getpid()) == []
+
+
+async def test_a_spare_worker_that_finishes_starting_after_the_kernel_closed_is_reaped(
+    anyio_backend, monkeypatch
+):
+    """A spare whose start cannot be cancelled (trio starts the process in a
+    thread) and ends after the kernel's task group was cancelled is ended, not
+    left running with nobody to reap it (it was found later by the collector as
+    a subprocess "still running", failing whichever test ran then)."""
+    from vatrt._worker import children
+
+    real_spawn = children.spawn_child
+
+    async def slow_uncancellable_spawn():
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(0.2)
+            return await real_spawn()
+
+    monkeypatch.setattr(children, "spawn_child", slow_uncancellable_spawn)
+    async with anyio.create_task_group() as task_group:
+        spares = children.Spares(size=1)
+        spares.serve_from(task_group)
+        spares._refill()
+        await anyio.sleep(0.05)  # the spare is starting
+        task_group.cancel_scope.cancel()
+    assert children_of(os.getpid()) == []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 async def test_the_restart_budget_comes_from_the_config(anyio_backend, tmp_path):

@@ -122,6 +122,16 @@ async def spawn_child() -> LocalChild:
     return LocalChild(process)
 
 
+async def _spawn_shielded() -> LocalChild:
+    """A child started whole even if the caller is cancelled meanwhile: a
+    cancellation inside `open_process` (asyncio connects the pipes after the
+    fork) left a running child that nothing reaped, found later by the
+    collector as a "still running" subprocess. Starting takes milliseconds."""
+    with anyio.CancelScope(shield=True):
+        child = await spawn_child()
+    return child
+
+
 async def end_child(process: Process) -> None:
     """End-of-stream to a child (it exits), SIGKILL if it has not within
     `_EXIT_GRACE_S` (it is stuck in a delivery), and reap it."""
@@ -154,6 +164,7 @@ class Spares:
         self._ready: list[LocalChild] = []
         self._starting = 0
         self._task_group: TaskGroup | None = None
+        self._closed = False
 
     def serve_from(self, task_group: TaskGroup) -> None:
         if self._task_group is None:
@@ -162,7 +173,7 @@ class Spares:
 
     async def take(self) -> Child:
         """A started child: a spare if one is ready, else a new one."""
-        child = self._ready.pop() if self._ready else await spawn_child()
+        child = self._ready.pop() if self._ready else await _spawn_shielded()
         self._refill()
         return child
 
@@ -175,16 +186,20 @@ class Spares:
 
     async def _start_one(self) -> None:
         try:
-            child = await spawn_child()
+            child = await _spawn_shielded()
         finally:
             self._starting -= 1
+        if self._closed:  # the kernel closed while it started: nobody will take it
+            with anyio.CancelScope(shield=True):
+                await child.end()
+            return
         self._ready.append(child)
 
     async def _reap_at_exit(self) -> None:
         try:
             await anyio.sleep_forever()
         finally:
+            self._closed = True
             with anyio.CancelScope(shield=True):
-                for child in self._ready:
-                    await child.end()
-                self._ready.clear()
+                while self._ready:
+                    await self._ready.pop().end()

@@ -59,14 +59,17 @@ class LocalLauncher:
         failures = 0
         try:
             while True:
-                self.process = process = await anyio.open_process(
-                    child_command(_HOST_MODULE),
-                    stdin=-1,
-                    stdout=None,
-                    stderr=None,
-                    env=env,
-                    start_new_session=True,  # a terminal's Ctrl-C is the kernel's to handle
-                )
+                # Shielded: cancelled inside `open_process`, a started host would
+                # be left running and never reaped.
+                with anyio.CancelScope(shield=True):
+                    self.process = process = await anyio.open_process(
+                        child_command(_HOST_MODULE),
+                        stdin=-1,
+                        stdout=None,
+                        stderr=None,
+                        env=env,
+                        start_new_session=True,  # a terminal's Ctrl-C is the kernel's
+                    )
                 self.starts += 1
                 began = anyio.current_time()
                 code = await process.wait()
