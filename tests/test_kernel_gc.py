@@ -225,6 +225,7 @@ async def test_the_host_heap_and_gc_thresholds_are_lent_while_a_kernel_runs_and_
         await kernel.run()
         assert gc.get_freeze_count() > 0
         assert gc.get_threshold()[2] >= 1000, "the collector's own full collections are rare"
+        assert gc.get_threshold()[0] >= 10_000, "and its young ones"
         async with vatrt.open_kernel(config) as inner:
             await inner.run()
             inner.audit()
@@ -232,3 +233,19 @@ async def test_the_host_heap_and_gc_thresholds_are_lent_while_a_kernel_runs_and_
         kernel.audit()
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == hosts_thresholds
+
+
+async def test_a_host_that_turned_automatic_collection_off_keeps_it_off_while_a_kernel_runs(
+    anyio_backend, config
+):
+    saved = gc.get_threshold()
+    gc.set_threshold(0)
+    try:
+        async with vatrt.open_kernel(config) as kernel:
+            await kernel.run()
+            assert gc.get_threshold()[0] == 0
+            await kernel.collect_garbage()  # bring-out-your-dead still collects
+            kernel.audit()
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*saved)

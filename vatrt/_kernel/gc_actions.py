@@ -34,24 +34,23 @@ def take_gc_action(
 def _apply(keeper: KernelKeeper, action: GCAction) -> str | None:
     """Apply one action to the c-list if it still holds; the vref to tell the vat."""
     vat_id, kind, kref = action
-    if not keeper.object_exists(kref):
+    record = keeper.record(kref)  # one lookup: existence, counts and owner
+    if record is None:
         return None
     clist = keeper.vat(vat_id).clist
     entry = clist.entry_of(kref)
     if entry is None:
         return None
-    vref = entry[2:]
-    reachable, recognizable = keeper.refcounts.get(kref)
     if kind == "dropExport":
-        if reachable != 0 or entry[0] != "R" or keeper.owner_of(kref) != vat_id:
+        if record.reachable != 0 or entry[0] != "R" or record.owner != vat_id:
             return None
         clist.set_reachable(kref, False)
-        return vref
+        return entry[2:]
     if kind == "retireExport":
-        if recognizable != 0 or keeper.owner_of(kref) != vat_id:
+        if record.recognizable != 0 or record.owner != vat_id:
             return None
         clist.delete(kref)  # an export's entry holds no count
         keeper.delete_object(kref)
-        return vref
+        return entry[2:]
     clist.delete(kref)  # retireImport
-    return vref
+    return entry[2:]

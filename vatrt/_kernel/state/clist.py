@@ -106,8 +106,7 @@ class CList:
             if entry[0] == "_":
                 self._put(kref, f"R {entry[2:]}")
                 if entry[2] == "o" and entry[3] == "-":
-                    self.refcounts.incref(kref, reachable=True)
-                    self.refcounts.decref(kref, reachable=False)  # same entry, now reachable
+                    self.refcounts.regain_reachable(kref)  # same entry, now reachable
             return entry[2:]
         vref = self._allocate_import_vref(_IMPORT_KIND[kref[1]])
         self.add(kref, vref, counted=True)
@@ -144,8 +143,7 @@ class CList:
         if entry is None or entry[0] != "R":
             raise IllegalSyscall(f"vat {self.vat_id} dropped {vref} twice")
         self._put(kref, f"_ {vref}")
-        self.refcounts.decref(kref, reachable=True)
-        self.refcounts.incref(kref, reachable=False)  # still recognizable until retired
+        self.refcounts.drop_reachable(kref)  # still recognizable until retired
         return kref
 
     def retire_import(self, vref: str) -> str:

@@ -105,6 +105,21 @@ class RefCounts:
             elif record.data is not None and _names_a_promise(record.data["slots"]):
                 self.maybe_free.add(kref)  # settled: maybe held only by a cycle
 
+    def drop_reachable(self, kref: str) -> None:
+        """An object's holder keeps only recognizing it (an import dropped): one
+        count less of reachable, recognizable unchanged."""
+        record = self.keeper.touch(kref)
+        record.reachable -= 1
+        if record.reachable < 0:
+            raise _underflow(kref)
+        if record.reachable == 0:
+            self.maybe_free.add(kref)
+
+    def regain_reachable(self, kref: str) -> None:
+        """The holder of a recognizable-only object can reach it again (the
+        kernel sent it back): one count more of reachable, recognizable unchanged."""
+        self.keeper.touch(kref).reachable += 1
+
     def incref_all(self, krefs: list[str]) -> None:
         for kref in krefs:
             self.incref(kref)
