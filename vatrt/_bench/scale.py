@@ -63,9 +63,12 @@ async def idle_vats(sizes: tuple[int, ...], rounds: int) -> list[Result]:
     return results
 
 
+_REPEATS = 3
+
+
 async def _messages(kind: str, size: int, n: int) -> list[Result]:
     """n messages of `kind` from vat a to vat b, then n int messages in the same
-    kernel: per-message CPU times and their ratio."""
+    kernel, each `_REPEATS` times: the least per-message CPU times and their ratio."""
     base = await baseline.pingpong(2000)
     async with open_kernel(config()) as kernel:
         await kernel.run()
@@ -75,19 +78,22 @@ async def _messages(kind: str, size: int, n: int) -> list[Result]:
         for k in (kind, "int"):
             await kernel.call("a", "send_many", "b", 2, k, size)  # warm up
             await kernel.collect_garbage()
-            # CPU time for the ratios: steadier than wall time on a shared machine.
-            start, started = time.process_time(), time.perf_counter()
-            total = await kernel.call("a", "send_many", "b", n, k, size)
-            times[k] = (time.process_time() - start) / n
-            wall = wall or (time.perf_counter() - started) / n
-            # The refs a message carried are dropped and retired after it, at the
-            # vats' next bring-out-your-dead (the receiver's presences collected,
-            # the exporter told), which `collect_garbage` brings forward: timed
-            # too, for the whole life of a message (and for the int messages).
-            await kernel.collect_garbage()
-            released[k] = (time.process_time() - start) / n
-            if total != n:
-                raise AssertionError(f"{kind}: wrong answer {total!r}")
+            times[k] = released[k] = float("inf")
+            for _ in range(_REPEATS):  # the least of each: the machine's noise only adds
+                # CPU time for the ratios: steadier than wall time on a shared machine.
+                start, started = time.process_time(), time.perf_counter()
+                total = await kernel.call("a", "send_many", "b", n, k, size)
+                times[k] = min(times[k], (time.process_time() - start) / n)
+                wall = wall or (time.perf_counter() - started) / n
+                if total != n:
+                    raise AssertionError(f"{kind}: wrong answer {total!r}")
+                # The refs a message carried are dropped and retired after it, at
+                # the vats' next bring-out-your-dead (the receiver's presences
+                # collected, the exporter told), which `collect_garbage` brings
+                # forward: timed too, for the whole life of a message (and for
+                # the int messages).
+                await kernel.collect_garbage()
+                released[k] = min(released[k], (time.process_time() - start) / n)
         kernel.audit()
     per, per_int = times[kind], times["int"]
     detail: dict[str, Any] = {
