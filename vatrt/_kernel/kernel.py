@@ -567,7 +567,9 @@ class Kernel:
         try:
             if crank.vat_id is not None:
                 assert crank.delivery is not None
-                outcome = self._delivery_ends(crank.vat_id, crank.delivery, answer, crank.recording)
+                outcome: Any = self._delivery_ends(
+                    crank.vat_id, crank.delivery, answer, crank.recording
+                )
             else:
                 outcome = answer
             rollback = self._vat_fatal(*outcome) if isinstance(outcome, tuple) else outcome

@@ -603,7 +603,7 @@ class KernelKeeper:
         """Put `events` at the head of the run-queue, in order, before everything queued."""
         bounds = self._bounds_for_change()
         queued: dict[int, dict[str, Any]] = self._events  # type: ignore[assignment]
-        for event in reversed(events):
+        for event in events[::-1]:  # (mypyc cannot compile reversed() here)
             position = bounds[0] - 1
             queued[position] = event
             self._unflushed.add(position)
@@ -680,9 +680,9 @@ class KernelKeeper:
                 if key[0] == "c":
                     _, vat_id, entry_key = key
                     self._clist_write(vat_id, self._clists[vat_id], entry_key, before)
-                elif key is _BOUNDS:
-                    self._restore_bounds(before)
-                elif key is _NAMES:
+                elif key == _BOUNDS:  # equal, not the same object: compiled, a
+                    self._restore_bounds(before)  # tuple constant is boxed anew
+                elif key == _NAMES:
                     self._vat_names = before
                 else:
                     self._events[key[1]] = before  # type: ignore[index]
