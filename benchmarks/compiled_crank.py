@@ -48,8 +48,9 @@ SETUP = """
 import sys
 from setuptools import setup
 from mypyc.build import mypycify
+modules, sys.argv[3:] = sys.argv[3:], []
 setup(name="vatrt-compiled-copy", packages=[], py_modules=[],
-      ext_modules=mypycify(sys.argv[3:], opt_level="3"))
+      ext_modules=mypycify(modules, opt_level="3"))
 """
 
 # Run in the child, in the copy being measured (its directory is the current one,
@@ -91,12 +92,14 @@ def compiled_copy(into: Path) -> Path:
             ROOT / part, into / part, ignore=shutil.ignore_patterns("__pycache__", "*.so")
         )
     (into / "setup_compiled.py").write_text(SETUP)
-    subprocess.run(
+    built = subprocess.run(
         [sys.executable, "setup_compiled.py", "build_ext", "--inplace", *HOT_MODULES],
         cwd=into,
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if built.returncode != 0:
+        raise SystemExit(f"mypyc failed:\n{built.stdout[-3000:]}{built.stderr[-3000:]}")
     return into
 
 
