@@ -101,12 +101,13 @@ class RemoteError(Exception):
     the next hop sees the same record, not an error named ``Rejection``.
     """
 
-    stands_for_reason = False
-
     def __init__(
         self, message: str, *, name: str = "Error", reason: Any = None, traceback: str | None = None
     ) -> None:
         super().__init__(message)
+        # Set on the instance, not as a class default: compiled (mypyc), a class
+        # default is not an instance attribute (see docs/performance.md).
+        self.stands_for_reason = False
         self.name = name
         self.reason = reason
         #: Where in the raising vat's bundle it was raised (its files and lines), as
