@@ -406,27 +406,27 @@ class KernelKeeper:
 
     def clist_add(self, vat_id: str, table: dict[str, str], kref: str, vref: str) -> None:
         """Both halves of a new, reachable entry: ``kref = "R vref"``, ``vref = kref``."""
-        undo = self._undo
-        if undo is not None:
-            if ("c", vat_id, kref) not in undo:
-                undo["c", vat_id, kref] = table.get(kref)
-            if ("c", vat_id, vref) not in undo:
-                undo["c", vat_id, vref] = table.get(vref)
+        if self._undo is not None:
+            self._journal_entry_pair(vat_id, table, kref, vref)
         self._clist_write(vat_id, table, kref, f"R {vref}")
         table[vref] = kref
         self._clist_dirty.add((vat_id, vref))
 
     def clist_delete(self, vat_id: str, table: dict[str, str], kref: str, vref: str) -> None:
         """Both halves of the entry of `kref`, whose vref is `vref`."""
-        undo = self._undo
-        if undo is not None:
-            if ("c", vat_id, kref) not in undo:
-                undo["c", vat_id, kref] = table.get(kref)
-            if ("c", vat_id, vref) not in undo:
-                undo["c", vat_id, vref] = table.get(vref)
+        if self._undo is not None:
+            self._journal_entry_pair(vat_id, table, kref, vref)
         self._clist_write(vat_id, table, kref, None)
         if table.pop(vref, None) is not None:
             self._clist_dirty.add((vat_id, vref))
+
+    def _journal_entry_pair(self, vat_id: str, table: dict[str, str], kref: str, vref: str) -> None:
+        """Keep both halves of an entry as they were before the crank changes them."""
+        undo: dict[Any, Any] = self._undo  # type: ignore[assignment]
+        if ("c", vat_id, kref) not in undo:
+            undo["c", vat_id, kref] = table.get(kref)
+        if ("c", vat_id, vref) not in undo:
+            undo["c", vat_id, vref] = table.get(vref)
 
     def _clist_write(self, vat_id: str, table: dict[str, str], key: str, value: str | None) -> None:
         """Write (or, for None, remove) one c-list entry, keeping the importers
