@@ -120,3 +120,26 @@ async def test_a_config_with_restart_every_on_a_bundle_not_declared_durable_is_r
     with pytest.raises(ConfigError, match=r"vats\.counter\.restart_every must be >= 2"):
         async with vatrt.open_kernel(_config(tmp_path, every=1)):
             pass
+
+
+async def test_a_restart_queued_when_the_kernel_closed_runs_once_after_reopening(
+    anyio_backend, tmp_path
+):
+    config = _config(tmp_path, every=3)
+    dumps = {}
+    for stop in (False, True):
+        store = tmp_path / f"stop-{stop}.sqlite"
+        async with vatrt.open_kernel(config, store) as kernel:
+            await kernel.run()
+            kernel.queue_to_vat_root("counter", "add", [1])
+            kernel.queue_to_vat_root("counter", "add", [1])
+            # startVat and one add make 2; the second add makes 3 and queues the restart
+            await kernel.run(max_cranks=2 if stop else None)
+        async with vatrt.open_kernel(config, store) as kernel:
+            await kernel.run()
+            counter = kernel.keeper.vat(kernel.vat_id("counter"))
+            assert counter.incarnation() == 1  # restarted once, not once more after reopening
+            assert await kernel.call("counter", "total") == 2
+            kernel.audit()
+            dumps[stop] = kernel.dump()
+    assert dumps[True] == dumps[False]

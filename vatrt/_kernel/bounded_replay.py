@@ -123,6 +123,15 @@ class BoundedReplay:
                 return True
         return False
 
+    def recall_queued(self) -> None:
+        """At reopen: the restarts a previous run queued that have not run yet
+        (they are on the stored run-queue), so none is queued twice."""
+        self.queued = {
+            event["vatID"]
+            for event in self.keeper.run_queue_events()
+            if event["type"] == "upgradeVat" and event.get("origin") == "restart"
+        }
+
     def finished(self, vat_id: str) -> None:
         """Its restart ran (upgraded, or rolled back: tried again later)."""
         self.queued.discard(vat_id)

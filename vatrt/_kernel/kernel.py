@@ -225,6 +225,7 @@ class Kernel:
                     )
                 finally:
                     self.console.replaying = False
+            self.bounded_replay.recall_queued()
             return
         cfg = self.config
         vat_admin_bundle = self.bundles.install_file(vat_admin_bundle_path())
