@@ -1,5 +1,6 @@
 """Bounded replay: a durable vat restarted by the kernel once its transcript is N long."""
 
+import orjson
 import pytest
 
 import vatrt
@@ -43,9 +44,19 @@ def build_root_object(vat_powers, vat_parameters, baggage):
     return Far("Plain", object())
 """
 
+# Durable, but its build_root_object refuses to start again once the total is 2 or more.
+STUCK = DURABLE.replace(
+    'baggage.provide("total", lambda: 0)',
+    'baggage.provide("total", lambda: 0)\n'
+    '    if baggage.get("total") >= 2:\n'
+    '        raise RuntimeError("will not restart")',
+)
+
 
 def _config(tmp_path, every=4, bundle="durable"):
-    cfg = make_config(tmp_path / "cfg", {"durable": DURABLE, "plain": PLAIN}, bootstrap=None)
+    cfg = make_config(
+        tmp_path / "cfg", {"durable": DURABLE, "plain": PLAIN, "stuck": STUCK}, bootstrap=None
+    )
     cfg["vats"] = {
         "counter": {
             "bundle": bundle,
@@ -143,3 +154,26 @@ async def test_a_restart_queued_when_the_kernel_closed_runs_once_after_reopening
             kernel.audit()
             dumps[stop] = kernel.dump()
     assert dumps[True] == dumps[False]
+
+
+@pytest.mark.parametrize("store", [False, True], ids=["memory", "sqlite"])
+async def test_a_restart_that_fails_is_tried_again_n_deliveries_later(
+    anyio_backend, tmp_path, store
+):
+    slog = tmp_path / "k.slog"
+    path = tmp_path / "k.sqlite" if store else None
+    config = _config(tmp_path, every=3, bundle="stuck")
+    async with vatrt.open_kernel(config, path, slog=slog, max_vats_online=10) as kernel:
+        await kernel.run()
+        counter = kernel.keeper.vat(kernel.vat_id("counter"))
+        for n in range(1, 9):
+            assert await kernel.call("counter", "add", 1) == n
+        assert counter.incarnation() == 0
+        kernel.audit()
+    records = [orjson.loads(line) for line in slog.read_bytes().splitlines()]
+    restarts = [r for r in records if r["type"] == "vat-restart"]
+    assert not any(r["ok"] for r in restarts)
+    assert all("will not restart" in r["detail"] for r in restarts)
+    # due at 3 deliveries (startVat and 2 adds), then each 3 deliveries after a
+    # failure: after adds 2, 5 and 8, not after every add from the second on
+    assert len(restarts) == 3

@@ -70,13 +70,6 @@ def check_restart_every(value: Any, where: str) -> int | None:
     return value
 
 
-def restart_due(transcript_length: int, every: int) -> bool:
-    """Whether a vat with ``restart_every = every`` is due for a restart now that
-    its transcript holds `transcript_length` deliveries: at N (and at 2N, 3N...
-    if a restart failed and the vat went on)."""
-    return transcript_length >= every and transcript_length % every == 0
-
-
 class BoundedReplay:
     """Queues the restarts of vats whose transcript reached their ``restart_every``.
 
@@ -85,7 +78,9 @@ class BoundedReplay:
     upgrade would reject those); else it is tried again after its next delivery.
     The restart goes in at the head of the run-queue (a bring-out-your-dead, then
     the upgrade: `Upgrades.queue` with origin ``"restart"``), so it runs before
-    the next message."""
+    the next message. A restart that failed is tried again `restart_every`
+    deliveries later (``vN.restartRetryAt``, kept with the vat's state so that
+    a reopened kernel keeps the same schedule)."""
 
     def __init__(self, keeper: KernelKeeper, upgrades: Upgrades, bundles: BundleStore) -> None:
         self.keeper = keeper
@@ -102,7 +97,8 @@ class BoundedReplay:
         if every is None or vat_id in self.queued:
             return
         vat = self.keeper.vat(vat_id)
-        if vat.transcript_length() < every or self._decides_unresolved(vat_id):
+        length = vat.transcript_length()
+        if length < every or length < vat.restart_retry_at() or self._decides_unresolved(vat_id):
             return
         parameters = vat.vat_parameters()
         source, _ = self.bundles.get(vat.source())
@@ -132,9 +128,16 @@ class BoundedReplay:
             if event["type"] == "upgradeVat" and event.get("origin") == "restart"
         }
 
-    def finished(self, vat_id: str) -> None:
-        """Its restart ran (upgraded, or rolled back: tried again later)."""
+    def finished(self, vat_id: str, ok: bool) -> None:
+        """Its restart ran: upgraded, or rolled back (then tried again once the
+        vat's transcript has grown by its ``restart_every``)."""
         self.queued.discard(vat_id)
+        vat = self.keeper.vat(vat_id)
+        if ok or not vat.is_live():
+            return
+        every = self._every.get(vat_id) or vat.options().get("restartEvery")
+        if every:
+            vat.set_restart_retry_at(vat.transcript_length() + every)
 
     def crank_committed(self) -> None:
         self._queued_in_crank.clear()

@@ -101,8 +101,9 @@ class Upgrades:
         self._run_until = run_until
         # Outcomes of kernel-initiated upgrades, by request id, until read.
         self._outcomes: dict[str, tuple[bool, Any]] = {}
-        # Told when a bounded-replay restart (origin "restart") ran: its vat.
-        self.restart_finished: Callable[[str], None] = lambda vat_id: None
+        # Told when a bounded-replay restart (origin "restart") ran: its vat, and
+        # whether it upgraded.
+        self.restart_finished: Callable[[str, bool], None] = lambda vat_id, ok: None
 
     # -- queueing ----------------------------------------------------------------------
 
@@ -187,7 +188,7 @@ class Upgrades:
             self.ops.slog.write(
                 {"type": "vat-restart", "vatID": event["vatID"], "ok": ok, "detail": detail}
             )
-            self.restart_finished(event["vatID"])
+            self.restart_finished(event["vatID"], ok)
         else:
             self._outcomes[request_id] = (ok, detail)
             crash_point("mid-upgrade-all")

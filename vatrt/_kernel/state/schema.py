@@ -30,6 +30,8 @@ Key schema (every key the kernel writes; values are strings)::
     vN.reapCountdown = N                deliveries left until bring-out-your-dead
     vN.t.next = N                       next transcript position (stores that keep them)
     vN.options.restartEvery = N         (in vN.options) bounded replay: restart at N deliveries
+    vN.restartRetryAt = N               bounded replay: a restart failed; try again once the
+                                        transcript is N long (absent otherwise)
     vN.o.nextID = N, vN.p.nextID = N    next import vrefs o-N / p-N
     vN.c.<kref> = "R <vref>" | "_ <vref>"   c-list kernel->vat; R: reachable by the vat
     vN.c.<vref> = <kref>                c-list vat->kernel

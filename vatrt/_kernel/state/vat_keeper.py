@@ -130,7 +130,17 @@ class VatKeeper:
         kv.set(f"{p}source", bundle_id)
         self.keeper.set_counter(f"{p}t.next", 0, 0)
         kv.delete_transcripts(self.vat_id, below_incarnation=incarnation)
+        if kv.get(f"{p}restartRetryAt") is not None:  # a failed restart's, now moot
+            kv.delete(f"{p}restartRetryAt")
         return incarnation
+
+    def restart_retry_at(self) -> int:
+        """Bounded replay: the transcript length before which a restart that
+        failed is not tried again (0: none failed in this incarnation)."""
+        return int(self.kv.get(f"{self._prefix}restartRetryAt") or 0)
+
+    def set_restart_retry_at(self, length: int) -> None:
+        self.kv.set(f"{self._prefix}restartRetryAt", str(length))
 
     # -- retained vatParameters -------------------------------------------------------
 
