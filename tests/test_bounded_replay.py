@@ -4,6 +4,7 @@ import orjson
 import pytest
 
 import vatrt
+from vatrt._cli_check import check_config
 from vatrt.errors import ConfigError, RejectedError
 from vatrt.testing import make_config
 
@@ -131,6 +132,24 @@ async def test_a_config_with_restart_every_on_a_bundle_not_declared_durable_is_r
     with pytest.raises(ConfigError, match=r"vats\.counter\.restart_every must be >= 2"):
         async with vatrt.open_kernel(_config(tmp_path, every=1)):
             pass
+
+
+async def test_vatrt_check_refuses_restart_every_on_a_bundle_not_declared_durable_as_boot_does(
+    anyio_backend, tmp_path
+):
+    config = _config(tmp_path, bundle="plain")
+    with pytest.raises(ConfigError) as checked:
+        check_config(config)
+    with pytest.raises(ConfigError) as booted:
+        async with vatrt.open_kernel(config, tmp_path / "k.sqlite"):
+            pass
+    assert str(checked.value) == str(booted.value)
+    assert "vats.counter.restart_every" in str(checked.value)
+    check_config(_config(tmp_path))  # declared durable: good
+    async with vatrt.open_kernel(_config(tmp_path), tmp_path / "k.sqlite") as kernel:
+        await kernel.run()  # the refused boot left nothing: the store boots afresh
+        assert await kernel.call("counter", "start") == 7
+        kernel.audit()
 
 
 async def test_a_restart_queued_when_the_kernel_closed_runs_once_after_reopening(

@@ -2,7 +2,8 @@
 
 It reads the config as `open_kernel` does, loads every bundle as the kernel's
 install does (so a syntax error, a bad import or a missing ``build_root_object``
-names its file), and marshals every vat's parameters as the boot does; then it
+names its file), marshals every vat's parameters and checks that a vat with
+``restart_every`` runs a bundle declared durable, as the boot does; then it
 lists the vats. No kernel is made, no store is touched and no vat is started.
 """
 
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ._kernel.bounded_replay import check_declared_durable
 from ._kernel.state.bundles import BundleStore
 from ._kernel.state.keeper import KernelKeeper
 from ._marshal import data_capdata
@@ -60,6 +62,8 @@ def check_config(path: Path | str | dict[str, Any]) -> CheckedConfig:
             data_capdata(vat.parameters or {})
         except TypeError as e:
             raise ConfigError(f"vats.{name}.parameters: {e}") from None
+        if vat.restart_every is not None:
+            check_declared_durable(name, vat.bundle, store.get(bundle_ids[vat.bundle])[0])
     copies = {n for names in cfg.groups.values() for n in names}
     warnings = [
         f"{stray}, kept as written: [vats.{name}] has no count, so nothing fills it in"

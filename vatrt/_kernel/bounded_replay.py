@@ -26,6 +26,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from .._bundle_format import decode_package
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from .state.bundles import BundleStore
@@ -55,6 +56,17 @@ def declares_durable_state(source: str) -> bool:
             if "VAT_STATE" in targets and node.value.value == "durable":
                 return True
     return False
+
+
+def check_declared_durable(vat_name: str, bundle_name: str, source: str) -> None:
+    """A config's vat with ``restart_every`` must run a bundle that declares its
+    state durable (`source` is that bundle's): a `ConfigError` naming the key
+    otherwise. The boot and ``vatrt check`` both ask."""
+    if not declares_durable_state(source):
+        raise ConfigError(
+            f"vats.{vat_name}.restart_every: bundle {bundle_name!r} does not declare "
+            'its state durable (a top-level VAT_STATE = "durable")'
+        )
 
 
 def check_restart_every(value: Any, where: str) -> int | None:

@@ -56,7 +56,7 @@ from ..errors import (
     VatTerminated,
 )
 from . import host_checks
-from .bounded_replay import BoundedReplay, declares_durable_state
+from .bounded_replay import BoundedReplay, check_declared_durable
 from .crank import CrankInFlight, Rollback, RunState
 from .device_boot import TIMER, add_devices, timer_vat_path
 from .devices import Devices, LoadDevice
@@ -238,13 +238,9 @@ class Kernel:
                 parameters[name] = data_capdata(vat.parameters or {})
             except TypeError as e:
                 raise ConfigError(f"vats.{name}.parameters: {e}") from None
-            if vat.restart_every is not None and not declares_durable_state(
-                self.bundles.get(bundle_ids[vat.bundle])[0]
-            ):
-                raise ConfigError(
-                    f"vats.{name}.restart_every: bundle {vat.bundle!r} does not declare "
-                    'its state durable (a top-level VAT_STATE = "durable")'
-                )
+            if vat.restart_every is not None:
+                source, _ = self.bundles.get(bundle_ids[vat.bundle])
+                check_declared_durable(name, vat.bundle, source)
         keeper.set_schema_version(SCHEMA_VERSION)
         for name, bundle_id in bundle_ids.items():
             self.bundles.name(name, bundle_id)
