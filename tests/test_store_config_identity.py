@@ -95,6 +95,30 @@ async def test_worker_options_a_reopen_applies_are_not_another_config(anyio_back
         kernel.audit()
 
 
+async def test_a_changed_restart_every_is_another_config_and_a_warehouse_limit_is_not(
+    anyio_backend, tmp_path
+):
+    # restart_every is kept in the vat's options at boot: a reopen would ignore a new one
+    durable = 'VAT_STATE = "durable"\n' + COUNTER
+    config = make_config(tmp_path / "a", {"auctioneer": durable}, bootstrap="auctioneer")
+    store = tmp_path / "auction.sqlite"
+    async with vatrt.open_kernel(config, store) as kernel:
+        await kernel.run()
+        assert await kernel.call("auctioneer", "bump") == 1
+        kernel.audit()
+    before = await dump_of(store)
+    bounded = {**config, "vats": {"auctioneer": {"bundle": "auctioneer", "restart_every": 3}}}
+    with pytest.raises(
+        vatrt.ConfigError, match=re.escape("the same vats (auctioneer) declared otherwise")
+    ):
+        async with vatrt.open_kernel(bounded, store):
+            pass
+    assert await dump_of(store) == before
+    async with vatrt.open_kernel({**config, "max_vats_online": 1}, store) as kernel:
+        assert await kernel.call("auctioneer", "bump") == 2
+        kernel.audit()
+
+
 async def test_check_config_false_runs_what_the_store_holds(anyio_backend, tmp_path):
     store = tmp_path / "auction.sqlite"
     async with vatrt.open_kernel(auction(tmp_path / "a"), store) as kernel:

@@ -11,7 +11,7 @@ anyway (``check_config=False``, ``vatrt run --resume-stored``).
 The identity is a hash of what the config declares about the kernel's make-up,
 the part a reopen would ignore: the bootstrap vat, the bundles (names and
 paths as written), and each vat's bundle, parameters, criticality, vat-admin
-grant and reap interval. Options a reopen does apply (worker kinds, limits,
+grant, reap interval and ``restart_every``. Options a reopen does apply (worker kinds, limits,
 restart budgets, max_turns, commit_every) are left out, so changing them is
 not a different config; neither is where the config file lives (a moved
 project reopens). A store booted before identities were kept has none and is
@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from ..config import KernelConfig
+from ..config import KernelConfig, VatConfig
 from ..errors import ConfigError
 from .state.keeper import KernelKeeper
 
@@ -38,16 +38,7 @@ def config_identity(cfg: KernelConfig, source: str) -> dict[str, Any]:
     declared = {
         "bootstrap": cfg.bootstrap,
         "bundles": dict(cfg.bundles),
-        "vats": {
-            name: {
-                "bundle": vat.bundle,
-                "parameters": vat.parameters,
-                "critical": vat.critical,
-                "vat_admin": vat.vat_admin,
-                "reap_interval": vat.reap_interval or cfg.reap_interval,
-            }
-            for name, vat in cfg.vats.items()
-        },
+        "vats": {name: _declared_vat(cfg, vat) for name, vat in cfg.vats.items()},
     }
     try:
         canonical = orjson.dumps(
@@ -60,6 +51,21 @@ def config_identity(cfg: KernelConfig, source: str) -> dict[str, Any]:
         "sha256": hashlib.sha256(canonical).hexdigest(),
         "vats": list(cfg.vats),
     }
+
+
+def _declared_vat(cfg: KernelConfig, vat: VatConfig) -> dict[str, Any]:
+    declared = {
+        "bundle": vat.bundle,
+        "parameters": vat.parameters,
+        "critical": vat.critical,
+        "vat_admin": vat.vat_admin,
+        "reap_interval": vat.reap_interval or cfg.reap_interval,
+    }
+    # Kept in the vat's options at boot, like reap_interval (a reopen does not read
+    # it again); only when set, so configs without it keep the hash they had.
+    if vat.restart_every is not None:
+        declared["restart_every"] = vat.restart_every
+    return declared
 
 
 def check_booted_from(keeper: KernelKeeper, identity: dict[str, Any], store: str) -> None:
