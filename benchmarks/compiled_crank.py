@@ -39,8 +39,7 @@ HOT_MODULES = [
     "vatrt/_kernel/capdata_check.py",
     "vatrt/_kernel/crank.py",
     "vatrt/_kernel/workers.py",
-    "vatrt/_kernel/kernel.py",
-    "vatrt/_plain.py",
+    "vatrt/_kernel/core.py",
     "vatrt/_marshal.py",
 ]
 
@@ -58,7 +57,7 @@ setup(name="vatrt-compiled-copy", packages=[], py_modules=[],
 MEASURE = """
 import json, sys, time
 import anyio
-import vatrt._kernel.kernel as compiled_or_not
+import vatrt._kernel.core as compiled_or_not
 from vatrt._bench import baseline, scale, scenarios
 from vatrt._controller import open_kernel
 

@@ -34,9 +34,17 @@ def modules_under(folder):
 
 def test_no_kernel_helper_imports_the_kernel():
     for path in modules_under("_kernel"):
-        if path.name == "kernel.py":
+        if path.name in ("kernel.py", "core.py"):
             continue
-        assert "vatrt._kernel.kernel" not in imported_modules(path), path.name
+        imported = imported_modules(path)
+        assert "vatrt._kernel.kernel" not in imported, path.name
+        assert "vatrt._kernel.core" not in imported, path.name
+
+
+def test_the_kernels_core_leaves_the_host_api_to_the_kernel():
+    """`core` (compiled in the compiled build) never imports `kernel` (plain
+    Python, the host's calls that take arguments)."""
+    assert "vatrt._kernel.kernel" not in imported_modules(VATRT / "_kernel" / "core.py")
 
 
 def test_the_kernel_imports_no_worker_kind_and_no_liveslots():

@@ -4,7 +4,7 @@ instead of copying its live state into the store: what it ends with is the same.
 import pytest
 
 import vatrt
-import vatrt._kernel.kernel as kernel_module
+import vatrt._kernel.core as kernel_core
 from vatrt.testing import make_config
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_workers]
@@ -40,7 +40,7 @@ def build_root_object(vat_powers, vat_parameters, baggage):
 
 
 async def _run_to_end(config, prune_after, monkeypatch):
-    monkeypatch.setattr(kernel_module, "_MEMORY_PRUNE_AFTER", prune_after)
+    monkeypatch.setattr(kernel_core, "_MEMORY_PRUNE_AFTER", prune_after)
     async with vatrt.open_kernel(config) as kernel:
         await kernel.run()
         answer = await kernel.call("alice", "trade", "bob", 40)

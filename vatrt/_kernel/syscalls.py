@@ -152,11 +152,12 @@ class SyscallHandler:
             if handler is None:
                 raise IllegalSyscall(f"unknown syscall {_shown(vso)}")
             result = handler(vat_id, vso)
-        except IllegalSyscall as e:
-            illegal[vat_id] = str(e)
+        except IllegalSyscall as refused:
+            illegal[vat_id] = str(refused)
             raise
         except BaseException as e:  # whatever it is (this is plain code: no host
-            # cancellation or held Ctrl-C lands here), the crank is undone, the vat dies
+            # cancellation or held Ctrl-C lands here), the crank is undone, the vat dies.
+            # (Not also named `refused`: compiled, one name has one type.)
             why = f"malformed syscall {_shown(vso)}: {type(e).__name__}: {e}"
             illegal[vat_id] = why
             raise IllegalSyscall(why) from None
