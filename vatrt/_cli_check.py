@@ -86,6 +86,7 @@ def _vat_record(cfg: KernelConfig, name: str, vat: VatConfig) -> dict[str, Any]:
         "limits": vat.limits,
         "restart": vat.restart,
         "reap_interval": vat.reap_interval or cfg.reap_interval,
+        "restart_every": vat.restart_every,
         "max_turns": vat.max_turns or cfg.max_turns,
         "bootstrap": name == cfg.bootstrap,
     }
