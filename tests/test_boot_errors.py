@@ -3,6 +3,7 @@
 import pytest
 
 import vatrt
+from vatrt._cli_check import check_config
 from vatrt.testing import make_config
 
 pytestmark = pytest.mark.anyio
@@ -127,4 +128,65 @@ async def test_static_vats_have_started_when_open_kernel_returns(anyio_backend, 
         # only the bootstrap message is left to run
         assert kernel.stats().run_queue_length == 1
         assert await kernel.run() == 1
+        kernel.audit()
+
+
+DURABLE = 'VAT_STATE = "durable"\n' + FIXED
+
+
+@pytest.mark.parametrize(
+    ("vat", "fixed", "cause"),
+    [
+        (
+            'bundle = "durable"\nparameters = { when = 1979-05-27 }\n',
+            'bundle = "durable"\nparameters = { when = "1979-05-27" }\n',
+            "vats.a.parameters: ",
+        ),
+        (
+            'bundle = "plain"\nrestart_every = 10\n',
+            'bundle = "durable"\nrestart_every = 10\n',
+            "vats.a.restart_every: bundle 'plain' does not declare its state durable",
+        ),
+    ],
+    ids=["parameters", "restart_every"],
+)
+async def test_a_config_files_vat_the_boot_refuses_is_a_config_error_naming_the_file(
+    anyio_backend, tmp_path, vat, fixed, cause
+):
+    (tmp_path / "plain.py").write_text(FIXED)
+    (tmp_path / "durable.py").write_text(DURABLE)
+    path = tmp_path / "sim.toml"
+    head = '[bundles]\nplain = "plain.py"\ndurable = "durable.py"\n[vats.a]\n'
+    path.write_text(head + vat)
+    store = tmp_path / "kernel.sqlite"
+    with pytest.raises(vatrt.ConfigError) as booted:
+        async with vatrt.open_kernel(path, store=store):
+            pytest.fail("open_kernel returned a kernel")
+    assert str(booted.value).startswith(f"invalid config in {path}: {cause}")
+    with pytest.raises(vatrt.ConfigError) as checked:
+        check_config(path)
+    assert str(checked.value) == str(booted.value)  # vatrt check says the same
+    with pytest.raises(vatrt.ConfigError, match="holds no kernel"):
+        async with vatrt.open_kernel(None, store=store):
+            pytest.fail("the refused boot left a kernel behind")
+    path.write_text(head + fixed)
+    async with vatrt.open_kernel(path, store=store) as kernel:
+        await kernel.run()
+        assert kernel.vat_names() == ["vat_admin", "a"]
+        kernel.audit()
+
+
+async def test_a_dict_configs_vat_the_boot_refuses_names_it_as_other_config_errors_do(
+    anyio_backend, tmp_path
+):
+    config = make_config(tmp_path, {"a": FIXED})
+    config["vats"]["a"]["parameters"] = {"x": {1, 2}}
+    with pytest.raises(vatrt.ConfigError) as booted:
+        async with vatrt.open_kernel(config):
+            pytest.fail("open_kernel returned a kernel")
+    assert str(booted.value).startswith("invalid config in <dict>: vats.a.parameters: ")
+    config["vats"]["a"]["parameters"] = {"x": [1, 2]}
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        assert kernel.vat_parameters(kernel.vat_id("a")) == {"x": [1, 2]}
         kernel.audit()

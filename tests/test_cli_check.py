@@ -67,12 +67,29 @@ def test_check_json_gives_every_vat_with_its_resolved_options(tmp_path):
         "limits": None,
         "restart": None,
         "reap_interval": 1000,
+        "restart_every": None,
         "max_turns": record["max_turns"],
         "bootstrap": False,
         "copy_of": "peer",
     }
     assert record["groups"]["peer"][-1] == "peer-199"
     assert record["bundles"]["peer"]["id"].startswith("b1-")
+
+
+def test_check_json_gives_a_vats_restart_every_and_null_for_the_others(tmp_path):
+    (tmp_path / "peer.py").write_text(PEER)
+    (tmp_path / "durable.py").write_text('VAT_STATE = "durable"\n' + PEER)
+    path = tmp_path / "restarts.toml"
+    path.write_text(
+        '[bundles]\npeer = "peer.py"\ndurable = "durable.py"\n'
+        '[vats.keeper]\nbundle = "durable"\nrestart_every = 50\n'
+        '[vats.plain]\nbundle = "peer"\n'
+    )
+    result = vatrt("check", path, "--json")
+    assert result.exit_code == 0, result.output
+    vats = {vat["name"]: vat for vat in orjson.loads(result.output)["vats"]}
+    assert vats["keeper"]["restart_every"] == 50
+    assert vats["plain"]["restart_every"] is None
 
 
 def test_check_does_not_start_any_vat(tmp_path):

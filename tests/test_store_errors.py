@@ -161,6 +161,27 @@ async def test_a_store_from_a_newer_vatrt_is_refused_and_left_as_it_was(
         kernel.audit()
 
 
+@pytest.mark.parametrize("value", ["abc", "", "3.5", " 4", "0", "-1"])
+async def test_a_store_whose_schema_version_is_not_a_number_is_refused_naming_it_and_left_as_it_was(
+    anyio_backend, config, tmp_path, value
+):
+    store = await make_store(config, tmp_path / "kernel.sqlite", calls=3)
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE kvStore SET value = ? WHERE key = 'kernel.schemaVersion'", (value,))
+    db.close()
+    before = store.read_bytes()
+    error = await assert_refused(store, f"kernel.schemaVersion is {value!r}, not a schema version")
+    await assert_refused(store, f"{value!r}, not a schema version", config=config)
+    assert store.read_bytes() == before
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE kvStore SET value = '4' WHERE key = 'kernel.schemaVersion'")
+    db.close()
+    async with vatrt.open_kernel(None, store=store) as kernel:  # not left locked
+        assert await kernel.call("keeper", "total") == 3
+        kernel.audit()
+    assert error.path == str(store)
+
+
 # -- a bad slog ----------------------------------------------------------------------
 
 
@@ -468,6 +489,23 @@ def test_inspect_run_and_upgrade_all_of_a_corrupt_store_exit_2_with_one_line(tmp
     assert_one_line_error(
         vatrt_cli("upgrade-all", "--store", store, "--backend", backend), store, cause
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "cause"),
+    [("abc", "kernel.schemaVersion is 'abc', not a schema version"), ("99", "schema version 99")],
+)
+def test_inspect_of_a_store_with_a_bad_or_newer_schema_version_exits_2_with_one_line(
+    tmp_path, value, cause
+):
+    config = make_config(tmp_path / "cfg", {"keeper": KEEPER}, bootstrap="keeper")
+    store = anyio.run(make_store, config, tmp_path / "kernel.sqlite", 3)
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE kvStore SET value = ? WHERE key = 'kernel.schemaVersion'", (value,))
+    db.close()
+    before = store.read_bytes()
+    assert_one_line_error(vatrt_cli("inspect", "--store", store), store, cause)
+    assert store.read_bytes() == before
 
 
 def test_inspect_of_a_store_open_in_another_process_exits_2_naming_the_pid(tmp_path):

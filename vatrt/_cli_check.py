@@ -19,14 +19,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ._kernel.bounded_replay import check_declared_durable
+from ._kernel.config_checks import check_static_vats
 from ._kernel.state.bundles import BundleStore
 from ._kernel.state.keeper import KernelKeeper
-from ._marshal import data_capdata
 from ._store.memory import MemoryKVStore
 from ._worker.kinds import WorkerKinds
-from .config import KernelConfig, VatConfig, load_config, resolve_bundle_path
-from .errors import ConfigError, VatrtError
+from .config import KernelConfig, VatConfig, config_source, load_config, resolve_bundle_path
+from .errors import VatrtError
 
 
 @attrs.frozen
@@ -57,13 +56,7 @@ def check_config(path: Path | str | dict[str, Any]) -> CheckedConfig:
     kinds = WorkerKinds(cfg.default_worker or "local")
     store = BundleStore(KernelKeeper(MemoryKVStore()), kinds.validate_bundle)
     bundle_ids = {name: store.install_file(resolve_bundle_path(cfg, name)) for name in cfg.bundles}
-    for name, vat in cfg.vats.items():
-        try:
-            data_capdata(vat.parameters or {})
-        except TypeError as e:
-            raise ConfigError(f"vats.{name}.parameters: {e}") from None
-        if vat.restart_every is not None:
-            check_declared_durable(name, vat.bundle, store.get(bundle_ids[vat.bundle])[0])
+    check_static_vats(cfg, config_source(path), lambda bundle: store.get(bundle_ids[bundle])[0])
     copies = {n for names in cfg.groups.values() for n in names}
     warnings = [
         f"{stray}, kept as written: [vats.{name}] has no count, so nothing fills it in"
@@ -86,6 +79,7 @@ def _vat_record(cfg: KernelConfig, name: str, vat: VatConfig) -> dict[str, Any]:
         "limits": vat.limits,
         "restart": vat.restart,
         "reap_interval": vat.reap_interval or cfg.reap_interval,
+        "restart_every": vat.restart_every,
         "max_turns": vat.max_turns or cfg.max_turns,
         "bootstrap": name == cfg.bootstrap,
     }

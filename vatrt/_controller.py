@@ -23,7 +23,7 @@ from ._worker.kinds import WorkerKinds
 from ._worker.launchers import make_launchers
 from ._worker.options import check_worker_options
 from ._worker.remote import HostHub
-from .config import KernelConfig, load_config
+from .config import KernelConfig, config_source, load_config
 from .errors import ConfigError
 
 
@@ -194,6 +194,7 @@ async def open_kernel(
     # another process, leaves that process's slog as it was).
     slog_path = _check_slog(slog)
     cfg, kv = _open(config, store, max_vats_online)
+    source = config_source(config) if config is not None else "<dict>"
     default_worker = worker or cfg.default_worker or options.fallback_worker
     cfg = attrs.evolve(cfg, default_worker=default_worker)
     try:
@@ -222,12 +223,12 @@ async def open_kernel(
                     slog_file,
                     endowments,
                     _load_device,
+                    source,
                 )
                 if hub is not None:
                     hub.note = kernel.slog.write
                 try:
                     if config is not None:
-                        source = "<dict>" if isinstance(config, dict) else str(config)
                         identity = config_identity(cfg, source)
                         if not kernel.keeper.is_initialized():
                             kernel.keeper.set_booted_from(identity)  # committed with the boot

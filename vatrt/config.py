@@ -223,12 +223,17 @@ def read_config_file(config: str | Path) -> dict[str, Any]:
     return dict(raw)
 
 
+def config_source(config: dict[str, Any] | str | Path) -> str:
+    """What a config's errors call it: its file as given, or ``<dict>``."""
+    return "<dict>" if isinstance(config, dict) else str(config)
+
+
 def load_config(config: dict[str, Any] | str | Path) -> KernelConfig:
     """Read and check a config; every problem is a `ConfigError` naming where it is."""
+    source = config_source(config)
     if isinstance(config, dict):
-        raw, source, base_dir = dict(config), "<dict>", config.get("base_dir", ".")
+        raw, base_dir = dict(config), config.get("base_dir", ".")
     else:
-        source = str(config)
         raw = read_config_file(config)
         base_dir = raw["base_dir"]
     raw["base_dir"] = str(base_dir)

@@ -58,13 +58,14 @@ def declares_durable_state(source: str) -> bool:
     return False
 
 
-def check_declared_durable(vat_name: str, bundle_name: str, source: str) -> None:
+def check_declared_durable(vat_name: str, bundle_name: str, source: str, where: str) -> None:
     """A config's vat with ``restart_every`` must run a bundle that declares its
     state durable (`source` is that bundle's): a `ConfigError` naming the key
-    otherwise. The boot and ``vatrt check`` both ask."""
+    after `where` (``invalid config in FILE``) otherwise. The boot and ``vatrt
+    check`` both ask (`config_checks.check_static_vats`)."""
     if not declares_durable_state(source):
         raise ConfigError(
-            f"vats.{vat_name}.restart_every: bundle {bundle_name!r} does not declare "
+            f"{where}: vats.{vat_name}.restart_every: bundle {bundle_name!r} does not declare "
             'its state durable (a top-level VAT_STATE = "durable")'
         )
 

@@ -11,11 +11,11 @@ anyway (``check_config=False``, ``vatrt run --resume-stored``).
 The identity is a hash of what the config declares about the kernel's make-up,
 the part a reopen would ignore: the bootstrap vat, the bundles (names and
 paths as written), and each vat's bundle, parameters, criticality, vat-admin
-grant, reap interval and ``restart_every``. Options a reopen does apply (worker kinds, limits,
-restart budgets, max_turns, commit_every) are left out, so changing them is
-not a different config; neither is where the config file lives (a moved
-project reopens). A store booted before identities were kept has none and is
-not checked.
+grant, reap interval and ``restart_every``. Options a reopen does apply (worker
+kinds, limits, restart budgets, max_turns, commit_every, max_vats_online) are
+left out, so changing them is not a different config; neither is where the
+config file lives (a moved project reopens). A store booted before identities
+were kept has none and is not checked.
 """
 
 from __future__ import annotations

@@ -54,14 +54,14 @@ from .._worker.parking import Parker
 from ..config import KernelConfig, resolve_bundle_path
 from ..errors import (
     AuditError,
-    ConfigError,
     KernelClosed,
     KernelPanic,
     VatrtError,
     VatStartFailed,
     VatTerminated,
 )
-from .bounded_replay import BoundedReplay, check_declared_durable
+from .bounded_replay import BoundedReplay
+from .config_checks import check_static_vats
 from .crank import CrankInFlight, Rollback, RunState
 from .device_boot import TIMER, add_devices, timer_vat_path
 from .devices import Devices, LoadDevice
@@ -132,9 +132,12 @@ class KernelCore:
         slog: IO[bytes] | None = None,
         endowments: dict[str, Any] | None = None,
         load_device: LoadDevice | None = None,
+        config_source: str = "<dict>",
     ) -> None:
         self.kv = kv
         self.config = config
+        # What the config's errors name it by: its file, or "<dict>" (`config_source`).
+        self.config_source = config_source
         self.keeper = keeper = KernelKeeper(kv)
         self.refcounts = keeper.refcounts
         self._worker_factory = worker_factory
@@ -238,15 +241,9 @@ class KernelCore:
         bundle_ids = {}
         for name in cfg.bundles:
             bundle_ids[name] = self.bundles.install_file(resolve_bundle_path(cfg, name))
-        parameters = {}
-        for name, vat in cfg.vats.items():
-            try:
-                parameters[name] = data_capdata(vat.parameters or {})
-            except TypeError as e:
-                raise ConfigError(f"vats.{name}.parameters: {e}") from None
-            if vat.restart_every is not None:
-                source, _ = self.bundles.get(bundle_ids[vat.bundle])
-                check_declared_durable(name, vat.bundle, source)
+        parameters = check_static_vats(
+            cfg, self.config_source, lambda bundle: self.bundles.get(bundle_ids[bundle])[0]
+        )
         keeper.set_schema_version(SCHEMA_VERSION)
         for name, bundle_id in bundle_ids.items():
             self.bundles.name(name, bundle_id)

@@ -27,6 +27,7 @@ from typing import Any
 from ..._marshal import CapData
 from ..._refs import is_object
 from ..._store.kvstore import KVStore
+from ...errors import StoreError
 from .device_keeper import device_held_krefs
 from .records import GCAction, ObjectRecord, PromiseRecord
 from .refcounts import RefCounts
@@ -143,7 +144,19 @@ class KernelKeeper:
         self.kv.set("kernel.initialized", "1")
 
     def schema_version(self) -> int:
-        return int(self.kv.get("kernel.schemaVersion") or 1)
+        """The store's schema version (1 for a store from before it was kept); a
+        value the kernel cannot have written is a `StoreError` naming it."""
+        text = self.kv.get("kernel.schemaVersion")
+        if text is None:
+            return 1
+        # Only what `set_schema_version` writes: int() would also take " 4", "+4", "4_0".
+        if not (text.isascii() and text.isdigit()) or text.startswith("0"):
+            raise StoreError(
+                self.kv.location,
+                f"its kernel.schemaVersion is {text!r}, not a schema version "
+                "(a whole number from 1): the store is damaged or was not written by vatrt",
+            )
+        return int(text)
 
     def set_schema_version(self, version: int) -> None:
         self.kv.set("kernel.schemaVersion", str(version))
