@@ -1,4 +1,4 @@
-"""How much the crank path gains compiled with mypyc: a measurement, not a build.
+"""How much the crank path gains compiled with mypyc, in one run.
 
 ``python benchmarks/compiled_crank.py [--backend trio] [--rounds N]``: copies
 ``vatrt/`` and ``vats/`` into a temporary directory, compiles the modules of the
@@ -9,7 +9,9 @@ a child process on this checkout's pure Python and on the compiled copy, in turn
 and prints the least of each.
 
 Nothing is compiled in the checkout itself: a compiled module there would be
-imported instead of its source, hiding every later edit of it.
+imported instead of its source (`vatrt._compiled.check_fresh` refuses one older
+than its source). The compiled build itself is ``HATCH_BUILD_HOOK_ENABLE_MYPYC=1
+pip install .`` (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -22,26 +24,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from vatrt._compiled import COMPILED
+
 ROOT = Path(__file__).resolve().parent.parent
 
-# The kernel's side of every crank (routing, syscalls, c-lists, records,
-# refcounts) and the marshalling both sides share. Liveslots and the workers are
-# not in it: vat code calls into them.
-HOT_MODULES = [
-    "vatrt/_kernel/state/keeper.py",
-    "vatrt/_kernel/state/refcounts.py",
-    "vatrt/_kernel/state/clist.py",
-    "vatrt/_kernel/state/records.py",
-    "vatrt/_kernel/state/vat_keeper.py",
-    "vatrt/_kernel/syscalls.py",
-    "vatrt/_kernel/promises.py",
-    "vatrt/_kernel/gc_actions.py",
-    "vatrt/_kernel/capdata_check.py",
-    "vatrt/_kernel/crank.py",
-    "vatrt/_kernel/workers.py",
-    "vatrt/_kernel/core.py",
-    "vatrt/_marshal.py",
-]
+# The modules the compiled build compiles (`vatrt._compiled`, and pyproject.toml's
+# mypyc hook): the kernel's side of every crank and the marshalling.
+HOT_MODULES = [name.replace(".", "/") + ".py" for name in COMPILED]
 
 SETUP = """
 import sys

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from ._cli_ctrl_c import EXIT_INTERRUPTED, ctrl_c_handled, how_far
 from ._cli_json import dumps, run_record
+from ._compiled import build_name
 from ._controller import open_kernel
 from ._kernel.interrupts import stop_on_sigint
 from ._kernel.kernel import Kernel
@@ -609,7 +610,8 @@ def bench(
             results += anyio.run(available[name], quick, backend=backend)
             progress.advance(task)
     table = Table(
-        title=f"vatrt bench ({backend}{', quick' if quick else ''})", title_justify="left"
+        title=f"vatrt bench ({backend}, {build_name()}{', quick' if quick else ''})",
+        title_justify="left",
     )
     columns = [
         "scenario",

@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from .._compiled import build_name
 from .._controller import open_kernel
 from .._kernel.kernel import Kernel
 from . import baseline
@@ -389,4 +390,5 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "versions": {p: md.version(p) for p in ("vatrt", "anyio", "trio", "orjson")},
+        "build": build_name(),  # compiled or pure Python: the figures depend on it
     }

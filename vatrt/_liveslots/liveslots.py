@@ -22,7 +22,7 @@ import inspect
 import types
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -71,7 +71,7 @@ class _FullCollections:
     """Counts full (generation 2) garbage collections in this process, whoever ran
     them, so a vat that had no delivery since the last one can skip its own."""
 
-    count = 0
+    count: ClassVar[int] = 0
 
     @classmethod
     def observe(cls, phase: str, info: dict[str, int]) -> None:
