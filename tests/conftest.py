@@ -1,5 +1,6 @@
 import compileall
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # PYTHONDONTWRITEBYTECODE set (as on these machines) nothing is ever cached,
     # and each would compile vatrt from source on every start.
     compileall.compile_dir(str(Path(vatrt.__file__).parent), quiet=1)
+    # Started as a background job (`pytest &` in a script), a process has SIGINT
+    # ignored, so a Ctrl-C test's SIGINT would do nothing (and a run waiting for
+    # one, go on forever). The tests press Ctrl-C as on a terminal: Python's own
+    # handler, which `vatrt run` children then get too.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -54,6 +54,16 @@ def test_a_compiled_module_older_than_its_source_in_a_checkout_is_refused_naming
         _compiled.check_fresh(package)
 
 
+def test_a_compiled_module_whose_source_is_gone_is_refused(tmp_path):
+    """A module renamed or deleted in the checkout: Python would still import
+    its compiled copy."""
+    package = checkout(tmp_path, compiled_age=-60)
+    (package / "_kernel" / "core.py").unlink()
+    expected = re.escape(f"vatrt/_kernel/{COMPILED_NAME} (its source is gone)")
+    with pytest.raises(ImportError, match=expected):
+        _compiled.check_fresh(package)
+
+
 def test_a_compiled_module_newer_than_its_source_is_used_without_complaint(tmp_path):
     package = checkout(tmp_path, compiled_age=-60)
     assert _compiled.stale_compiled(package) == []

@@ -358,6 +358,36 @@ async def test_collecting_garbage_in_a_panicked_kernel_queues_nothing(anyio_back
         kernel.audit()
 
 
+async def test_a_panic_with_something_that_is_no_kernel_panic_is_refused_naming_it(
+    anyio_backend, config
+):
+    async with vatrt.open_kernel(config) as kernel:
+        await booted(kernel)
+        await assert_refused(
+            kernel,
+            TypeError,
+            "error must be a KernelPanic, not str 'stop'",
+            lambda k: k.panic("stop"),
+        )
+
+
+@pytest.mark.parametrize(
+    ("endowments", "match"),
+    [
+        ([("clock", 1)], "endowments must be None or a dict, not list"),
+        ({1: "x"}, r"endowments keys must be device names \(str\), not int 1"),
+    ],
+)
+async def test_endowments_that_are_not_a_dict_of_device_names_are_refused_before_any_store(
+    anyio_backend, config, tmp_path, endowments, match
+):
+    store = tmp_path / "refused.sqlite"
+    with pytest.raises(TypeError, match=match):
+        async with vatrt.open_kernel(config, store, endowments=endowments):
+            pass
+    assert not store.exists()
+
+
 # -- item 16: type checks with clear errors ---------------------------------------------
 
 

@@ -54,6 +54,9 @@ def build_root_object(vat_powers, vat_parameters, baggage):
         def printing(self):
             print("hello from a vat")
             return "printed"
+        def vatrt_folder(self):
+            import vatrt.vat
+            return os.path.dirname(vatrt.vat.__file__)
     return Far("Root", Root())
 """
 
@@ -112,6 +115,22 @@ async def test_a_subprocess_vat_runs_in_its_own_process_and_talks_to_the_others(
         )
         kernel.audit()
     assert children_of(os.getpid()) == []
+
+
+async def test_a_worker_child_runs_its_kernels_vatrt_whatever_its_working_folder_holds(
+    anyio_backend, config, tmp_path, monkeypatch
+):
+    """A child imports the vatrt its kernel runs (installed, compiled, or a
+    checkout), not a ``vatrt/`` in the folder it was started from."""
+    decoy = tmp_path / "elsewhere" / "vatrt"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text('raise ImportError("the decoy vatrt")\n')
+    monkeypatch.chdir(decoy.parent)
+    async with vatrt.open_kernel(config) as kernel:
+        await kernel.run()
+        assert await kernel.call("a", "relay", "b", 21) == 42
+        assert await kernel.call("a", "vatrt_folder") == os.path.dirname(vatrt.__file__)
+        kernel.audit()
 
 
 async def test_a_delivery_past_its_time_limit_terminates_only_that_vat(anyio_backend, config):

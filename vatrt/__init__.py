@@ -7,7 +7,6 @@ its vats. Hosts use `open_kernel`; vat code imports `vatrt.vat`.
 
 import typing as _typing
 
-from ._compiled import check_fresh as _check_fresh
 from .errors import AuditError as AuditError
 from .errors import BundleError as BundleError
 from .errors import ConfigError as ConfigError
@@ -20,8 +19,6 @@ from .errors import UpgradeFailed as UpgradeFailed
 from .errors import VatrtError as VatrtError
 from .errors import VatStartFailed as VatStartFailed
 from .errors import VatTerminated as VatTerminated
-
-_check_fresh()  # a checkout's compiled modules are not older than their source
 
 if _typing.TYPE_CHECKING:
     from ._controller import open_kernel as open_kernel

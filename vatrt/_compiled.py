@@ -7,7 +7,7 @@ a plain install runs them as Python, with the same behaviour. Python imports a
 compiled module (``core.cpython-311-x86_64-linux-gnu.so``) in preference to its
 source (``core.py``), so in a source checkout where a compiled build left its
 modules, an edit of ``core.py`` would silently not run: `check_fresh` refuses
-that at import, naming the files.
+that when a kernel opens, naming the files.
 """
 
 from __future__ import annotations
@@ -67,28 +67,39 @@ def build_name() -> str:
 
 def stale_compiled(package: Path) -> list[tuple[Path, Path]]:
     """(source, compiled module) pairs under `package` whose source was changed
-    after the module was compiled."""
+    after the module was compiled, or is gone (a module renamed or deleted)."""
     stale = []
     for compiled in sorted(package.rglob("*.so")) + sorted(package.rglob("*.pyd")):
         stem = compiled.name.split(".", 1)[0]
         source = compiled.with_name(f"{stem}.py")
-        if source.exists() and source.stat().st_mtime > compiled.stat().st_mtime:
+        if not source.exists() or source.stat().st_mtime > compiled.stat().st_mtime:
             stale.append((source, compiled))
     return stale
 
 
+_checked: set[Path] = set()
+
+
 def check_fresh(package: Path = _PACKAGE) -> None:
     """In a source checkout (a ``pyproject.toml`` beside the package), refuse to
-    run compiled modules older than their source. Installed packages are not
-    checked: an installer writes a wheel's files in no particular order."""
-    if not (package.parent / "pyproject.toml").exists():
+    run compiled modules older than their source, or left without one. Installed
+    packages are not checked: an installer writes a wheel's files in no
+    particular order. `open_kernel` asks, once per process (worker children and
+    vat hosts never do: they run what their kernel's process found)."""
+    if package in _checked or not (package.parent / "pyproject.toml").exists():
         return
     stale = stale_compiled(package)
     if stale:
         root = package.parent
-        listed = ", ".join(f"{s.relative_to(root)} (compiled: {c.name})" for s, c in stale)
+        listed = ", ".join(
+            f"{s.relative_to(root)} (compiled: {c.name})"
+            if s.exists()
+            else f"{c.relative_to(root)} (its source is gone)"
+            for s, c in stale
+        )
         raise ImportError(
             f"vatrt: source changed after it was compiled: {listed}. Python would run the "
-            f"old compiled code. Delete the compiled modules (find {package} -name '*.so' "
-            "-delete) or build again (HATCH_BUILD_HOOK_ENABLE_MYPYC=1 pip install .)"
+            f"old compiled code. Delete the compiled modules (the *.so and *.pyd files under "
+            f"{package}) or build them again (HATCH_BUILD_HOOK_ENABLE_MYPYC=1 pip install -e .)"
         )
+    _checked.add(package)

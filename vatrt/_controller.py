@@ -12,6 +12,8 @@ from typing import IO, Any
 import anyio
 import attrs
 
+from ._compiled import check_fresh
+from ._kernel import host_checks
 from ._kernel.config_identity import check_booted_from, config_identity
 from ._kernel.kernel import Kernel
 from ._liveslots.bundle import load_bundle_function
@@ -185,8 +187,10 @@ async def open_kernel(
     False (then it runs what it holds, as with ``config=None``; the config's
     worker options still apply). See `vatrt._kernel.config_identity`.
     """
+    check_fresh()  # in a checkout: no compiled module older than its source
     if worker is not None:
         check_worker_options(worker, None, "worker")
+    endowments = host_checks.check_endowments(endowments)
     if max_vats_online is not None and (type(max_vats_online) is not int or max_vats_online < 1):
         raise ConfigError(f"max_vats_online must be an int >= 1, not {max_vats_online!r}")
     # The slog is checked before the store is opened (a bad slog leaves no store

@@ -7,8 +7,8 @@ then, in a fresh crank, the event is taken again, the vat is terminated and the
 event is treated as undeliverable. The kernel never imports liveslots: it
 talks to vats through workers, in deliveries and syscalls.
 
-The host's calls that take arguments (`run`, `call`, `vat_id`, ...) are
-`kernel.Kernel`'s, a subclass in plain Python: the compiled build
+The host's calls that take arguments (`run`, `call`, `vat_id`, `panic`, ...)
+and those built on them are `kernel.Kernel`'s, a subclass in plain Python: the compiled build
 (docs/performance.md) compiles this module with mypyc, whose functions check
 their arguments' types themselves, and a host's wrong argument must meet the
 kernel's own check (`host_checks`), which names it.
@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import IO, Any
 
 import anyio
-import attrs
 from anyio.abc import TaskGroup
 from mypy_extensions import mypyc_attr
 
@@ -66,6 +65,7 @@ from .crank import CrankInFlight, Rollback, RunState
 from .device_boot import TIMER, add_devices, timer_vat_path
 from .devices import Devices, LoadDevice
 from .gc_actions import take_gc_action
+from .host_values import KernelRef, KernelStats
 from .interrupts import stop_on_sigint
 from .lifecycle import add_vat, terminate_vat
 from .ops import Fatal, KernelOps
@@ -97,25 +97,6 @@ _GC_DELIVERIES: dict[str, type[DropExports | RetireExports | RetireImports]] = {
     "retireExports": RetireExports,
     "retireImports": RetireImports,
 }
-
-
-@attrs.frozen
-class KernelRef:
-    """An object or promise reference as the host sees it: pass it back in arguments."""
-
-    kref: str
-    iface: str = ""
-
-    def __repr__(self) -> str:
-        return f"<{self.iface or 'ref'} {self.kref}>"
-
-
-@attrs.frozen
-class KernelStats:
-    cranks: int
-    deliveries: int
-    vats: int
-    run_queue_length: int
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -160,7 +141,7 @@ class KernelCore:
             has_worker=self.workers.has,
             stop_worker=self.workers.stop,
             start_incarnation=self._start_incarnation,
-            panic=self.panic,
+            panic=self._panic,
             vat_ended=lambda vat_id, failure, reason: self.hooks.vat_ended(vat_id, failure, reason),
             upgrade_finished=lambda request_id, ok, detail: self.hooks.upgrade_finished(
                 request_id, ok, detail
@@ -839,9 +820,8 @@ class KernelCore:
         self.refcounts.decref_all(event_krefs(event))
         return vat_id, Notify(resolutions)
 
-    def panic(self, error: KernelPanic) -> None:
+    def _panic(self, error: KernelPanic) -> None:
         """The kernel cannot go on: `run()` raises `error` from now on."""
-        self._check_open("panic")
         self._panic_error = error
 
     # -- host API -----------------------------------------------------------------------------
@@ -975,4 +955,4 @@ def _kref_order(kref: str) -> tuple[str, int]:
     return kref[:2], int(kref[2:])
 
 
-__all__ = ["KernelCore", "KernelRef", "KernelStats"]
+__all__ = ["KernelCore"]

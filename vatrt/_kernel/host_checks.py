@@ -35,6 +35,19 @@ def check_str(value: Any, what: str) -> str:
     return value
 
 
+def check_endowments(endowments: Any) -> dict[str, Any]:
+    """`open_kernel`'s endowments: None, or a dict from device names (str) to
+    whatever each device's ``build_device`` gets."""
+    if endowments is None:
+        return {}
+    if type(endowments) is not dict:
+        raise TypeError(f"endowments must be None or a dict, not {_shown(endowments)}")
+    for key in endowments:
+        if type(key) is not str:
+            raise TypeError(f"endowments keys must be device names (str), not {_shown(key)}")
+    return endowments
+
+
 def check_max_cranks(max_cranks: Any) -> int | None:
     """None (run until idle) or an int >= 0 (0 runs no crank)."""
     if max_cranks is None:

@@ -2,10 +2,11 @@
 
 `Kernel` is `core.KernelCore` (the kernel's state and crank loop) plus the host
 calls that take arguments, each checked by `host_checks` before anything
-changes. They are here, in a module that stays plain Python in the compiled
-build (docs/performance.md), so that a wrong argument meets that check, which
-names it, rather than a compiled function's own type check ("str object
-expected; got int").
+changes, and those built on them (`call`, `now`, `collect_garbage`). They are
+here, in a module that stays plain Python in the compiled build
+(docs/performance.md), so that a wrong argument meets that check, which names
+it, rather than a compiled function's own type check ("str object expected; got
+int").
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 
 from .._marshal import CapData
 from .._worker.base import WorkerStatus
-from ..errors import RejectedError, VatrtError, VatTerminated
+from ..errors import KernelPanic, RejectedError, VatrtError, VatTerminated
 from . import host_checks
-from .core import KernelCore, KernelRef, KernelStats
+from .core import KernelCore
+from .host_values import KernelRef, KernelStats
 from .timer import Time
 from .upgrade import UpgradeOutcome
 
@@ -98,6 +100,13 @@ class Kernel(KernelCore):
         host_checks.check_upgrade_message(upgrade_message)
         self._raise_if_panicked()
         return await self.upgrades.upgrade_all(targets, upgrade_message)
+
+    def panic(self, error: KernelPanic) -> None:
+        """The kernel cannot go on: `run()` raises `error` from now on."""
+        self._check_open("panic")
+        if not isinstance(error, KernelPanic):
+            raise TypeError(f"error must be a KernelPanic, not {type(error).__name__} {error!r}")
+        self._panic(error)
 
     def vat_id(self, name: str) -> str:
         self._check_open("vat_id")

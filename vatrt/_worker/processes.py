@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import signal
+import site
 import sys
+from pathlib import Path
 
 CHILD_MODULE = "vatrt._worker.child"
 
@@ -19,11 +21,25 @@ def child_environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in _KEPT_ENV}
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONHASHSEED"] = "0"  # the same set orders in every child and on replay
+    root = _vatrt_root()
+    if root is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     return env
 
 
 def child_command(module: str = CHILD_MODULE) -> list[str]:
-    return [sys.executable, "-m", module]
+    """The child runs the vatrt its parent runs (`child_environment`), whatever
+    its working directory holds: ``-P`` keeps that directory off ``sys.path``
+    (a checkout's ``vatrt/`` there would shadow an installed, compiled build)."""
+    return [sys.executable, "-P", "-m", module]
+
+
+def _vatrt_root() -> str | None:
+    """Where the parent's vatrt was found, if not in site-packages (a checkout on
+    the path, or the parent's working directory): the child looks there first."""
+    root = Path(__file__).resolve().parents[2]
+    installed = {Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    return None if root in installed else str(root)
 
 
 def die_with_parent() -> None:
