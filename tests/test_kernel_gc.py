@@ -226,6 +226,7 @@ async def test_the_host_heap_and_gc_thresholds_are_lent_while_a_kernel_runs_and_
         assert gc.get_freeze_count() > 0
         assert gc.get_threshold()[2] >= 1000, "the collector's own full collections are rare"
         assert gc.get_threshold()[0] >= 10_000, "and its young ones"
+        assert gc.get_threshold()[1] >= 100, "and its middle ones"
         async with vatrt.open_kernel(config) as inner:
             await inner.run()
             inner.audit()
