@@ -48,6 +48,15 @@ def check_endowments(endowments: Any) -> dict[str, Any]:
     return endowments
 
 
+def check_time(value: Any, what: str) -> float:
+    """A point or span of kernel time: a finite int or float >= 0."""
+    if type(value) not in (int, float) or value != value or value in (float("inf"), float("-inf")):
+        raise VatrtError(f"{what} must be a finite int or float, not {value!r}")
+    if value < 0:
+        raise VatrtError(f"{what} must be >= 0, not {value!r}")
+    return value  # type: ignore[no-any-return]
+
+
 def check_max_cranks(max_cranks: Any) -> int | None:
     """None (run until idle) or an int >= 0 (0 runs no crank)."""
     if max_cranks is None:

@@ -44,7 +44,7 @@ class Kernel(KernelCore):
                 raise VatrtError("run(until_time=...) needs a [timer] in the config")
             return await self._run(max_cranks)
         if until_time is not None:
-            until_time = _check_time(until_time, "until_time")
+            until_time = host_checks.check_time(until_time, "until_time")
         return await self.time.run(max_cranks, until_time)
 
     async def advance_time(self, dt: Time) -> int:
@@ -53,7 +53,7 @@ class Kernel(KernelCore):
         self._check_open("advance_time")
         if self.time is None or not self.time.clock.virtual:
             raise VatrtError("advance_time() needs [timer] source = 'virtual' in the config")
-        dt = _check_time(dt, "dt")
+        dt = host_checks.check_time(dt, "dt")
         return await self.run(until_time=self.time.clock.now() + dt)
 
     def now(self) -> Time:
@@ -189,6 +189,17 @@ class Kernel(KernelCore):
         self._unpin(kpid)
         return value
 
+    def _follow(self, kpid: str) -> tuple[str, str, CapData | None]:
+        host_checks.check_kpid(kpid)
+        final, state, data = self.promises.follow(kpid)
+        if state is None:
+            raise VatrtError(
+                f"unknown promise {final}: released (kp_resolution and kp_result read a "
+                "resolution once and release the promise; ask kp_status before), "
+                "or never existed"
+            )
+        return final, state, data
+
     async def collect_garbage(self) -> int:
         """Bring out the dead in every vat, and run until every drop and retire is
         done; returns the cranks run.
@@ -210,17 +221,6 @@ class Kernel(KernelCore):
             if cranks <= len(vat_ids):
                 break
         return total
-
-    def _follow(self, kpid: str) -> tuple[str, str, CapData | None]:
-        host_checks.check_kpid(kpid)
-        final, state, data = self.promises.follow(kpid)
-        if state is None:
-            raise VatrtError(
-                f"unknown promise {final}: released (kp_resolution and kp_result read a "
-                "resolution once and release the promise; ask kp_status before), "
-                "or never existed"
-            )
-        return final, state, data
 
     @property
     def bootstrap_kpid(self) -> str | None:
@@ -256,14 +256,6 @@ class Kernel(KernelCore):
         if worker is None:
             raise VatTerminated(f"vat {name!r} has not started yet (its start is queued)")
         return worker.status()
-
-
-def _check_time(value: Any, what: str) -> Time:
-    if type(value) not in (int, float) or value != value or value in (float("inf"), float("-inf")):
-        raise VatrtError(f"{what} must be a finite int or float, not {value!r}")
-    if value < 0:
-        raise VatrtError(f"{what} must be >= 0, not {value!r}")
-    return value  # type: ignore[no-any-return]
 
 
 __all__ = ["Kernel", "KernelRef", "KernelStats"]
